@@ -1,0 +1,139 @@
+"""Text of box labels: shapes, layer descriptions, and the one escaping function.
+
+Example:
+    >>> shape_text((1, 64, 56, 56))
+    '1×64×56×56'
+    >>> describe("Conv2d", dict(kernel_size=(3, 3), stride=(2, 2), in_channels=64,
+    ...                         out_channels=128, groups=1))
+    '3×3 /2, 64→128'
+    >>> escape_html('a<b> & "c"')
+    'a&lt;b&gt; &amp; &quot;c&quot;'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from drawnet.ir import AttrValue, TensorMeta
+
+MAX_LABEL = 60
+
+
+def escape_html(text: str) -> str:
+    """Escape any string for a Graphviz HTML-like label (the only escaping drawnet does).
+
+    Characters XML forbids (control characters other than tab and newline) are dropped,
+    newlines become ``<BR/>`` breaks, and everything else is entity-escaped, so a name
+    can never close the label or inject markup.
+    """
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "&":
+            out.append("&amp;")
+        elif ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch == '"':
+            out.append("&quot;")
+        elif ch == "'":
+            out.append("&#39;")
+        elif ch == "\n":
+            out.append('<BR ALIGN="CENTER"/>')
+        elif ch in "\t\r":
+            out.append(" ")
+        elif code < 0x20 or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            continue
+        elif ch in "[]{}|\\":
+            out.append(f"&#{code};")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def shorten(text: str, limit: int = MAX_LABEL) -> str:
+    """Cut ``text`` to ``limit`` characters with an ellipsis in the middle.
+
+    Example:
+        >>> shorten("encoder.layer.11.attention.output.dense", 20)
+        'encoder.l…tput.dense'
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A shape as ``1×64×56×56`` (``scalar`` for a 0-d tensor)."""
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def shapes_text(metas: Sequence[TensorMeta], limit: int = 3) -> str:
+    """Several shapes, comma separated, at most ``limit`` of them."""
+    parts = [shape_text(m.shape) for m in metas[:limit]]
+    if len(metas) > limit:
+        parts.append(f"+{len(metas) - limit}")
+    return ", ".join(parts)
+
+
+def _pair(v: AttrValue) -> str:
+    if isinstance(v, tuple):
+        if len(set(v)) == 1:
+            v = v[0]
+        else:
+            return "×".join(str(x) for x in v)
+    return str(v)
+
+
+def _kernel(v: AttrValue) -> str:
+    if isinstance(v, tuple):
+        return "×".join(str(x) for x in v)
+    return f"{v}×{v}" if isinstance(v, int) else str(v)
+
+
+def _is_one(v: AttrValue) -> bool:
+    return v == 1 or (isinstance(v, tuple) and all(x == 1 for x in v))
+
+
+def describe(class_name: str, attrs: Mapping[str, AttrValue]) -> str:
+    """A short description of a layer's configuration, e.g. ``3×3 /2, 64→128``."""
+    a = attrs
+    parts: list[str] = []
+    if "kernel_size" in a and a["kernel_size"] is not None:
+        k = _kernel(a["kernel_size"])
+        stride = a.get("stride")
+        if stride is not None and not _is_one(stride):
+            k += f" /{_pair(stride)}"
+        parts.append(k)
+    if "in_channels" in a and "out_channels" in a:
+        parts.append(f"{a['in_channels']}→{a['out_channels']}")
+        groups = a.get("groups")
+        if isinstance(groups, int) and groups > 1:
+            parts.append("depthwise" if groups == a["in_channels"] else f"groups {groups}")
+    elif "in_features" in a and "out_features" in a:
+        parts.append(f"{a['in_features']}→{a['out_features']}")
+    elif "nx" in a and "nf" in a:
+        parts.append(f"{a['nx']}→{a['nf']}")
+    elif "num_embeddings" in a and "embedding_dim" in a:
+        parts.append(f"{a['num_embeddings']}×{a['embedding_dim']}")
+    elif "input_size" in a and "hidden_size" in a:
+        text = f"{a['input_size']}→{a['hidden_size']}"
+        layers = a.get("num_layers")
+        if isinstance(layers, int) and layers > 1:
+            text += f" ×{layers} layers"
+        if a.get("bidirectional"):
+            text += ", bidir"
+        parts.append(text)
+    elif "embed_dim" in a and "num_heads" in a:
+        parts.append(f"{a['embed_dim']}, {a['num_heads']} heads")
+    elif "num_features" in a:
+        parts.append(str(a["num_features"]))
+    elif "normalized_shape" in a:
+        parts.append(_pair(a["normalized_shape"]))
+    elif "output_size" in a and a["output_size"] is not None:
+        parts.append(f"→{_kernel(a['output_size'])}")
+    if "p" in a and isinstance(a["p"], float) and "Dropout" in class_name:
+        parts.append(f"p={a['p']:g}")
+    return ", ".join(parts)

@@ -1,0 +1,176 @@
+"""Merge the op-level graph into layer boxes.
+
+Every call of a leaf module (Conv2d, Linear, LayerNorm, ...) or of an opaque module
+(``nn.MultiheadAttention``, whose ops are fused) becomes one box; so does every call of a
+module deeper than ``depth``. Ops that run between modules (add, cat, flatten, matmul,
+softmax) stay as small function nodes. Pure reshapes (view, permute, transpose, ...) are
+bypassed, and ops that no input reaches (constants, position ids, masks built from
+``torch.ones``) are dropped, so parameters and bookkeeping never show.
+
+Example:
+
+from drawnet import ir
+    >>> t = ir.TensorMeta((1, 4))
+    >>> g = ir.Graph(
+    ...     nodes=(ir.Node(id="input.x", kind="input", op="input", outputs=(t,)),
+    ...            ir.Node(id="fc:linear", kind="function", op="linear", module_path="fc",
+    ...                    scope=("fc",), outputs=(t,)),
+    ...            ir.Node(id="output", kind="output", op="output", inputs=(t,))),
+    ...     edges=(ir.Edge("input.x", "fc:linear", t), ir.Edge("fc:linear", "output", t)),
+    ...     modules=(ir.ModuleInfo("", "Net", is_leaf=False), ir.ModuleInfo("fc", "Linear")),
+    ...     calls=(ir.Call("fc", "fc", "Linear", inputs=(t,), outputs=(t,)),))
+    >>> [n.id for n in build_layers(g).nodes]
+    ['input.x', 'fc', 'output']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drawnet import ir
+
+# Classes drawn as one box even though they have children (their children never run
+# as modules: MultiheadAttention uses out_proj's weights directly).
+OPAQUE_CLASSES = frozenset({"MultiheadAttention", "NonDynamicallyQuantizableLinear"})
+
+# Ops that only change the view of a tensor: bypassed in the diagram.
+RESHAPE_OPS = frozenset({
+    "view", "reshape", "permute", "transpose", "t", "contiguous", "expand", "expand_as",
+    "unsqueeze", "squeeze", "to", "type", "type_as", "float", "half", "double", "bfloat16",
+    "long", "int", "bool", "clone", "detach", "identity", "view_as", "reshape_as", "movedim",
+    "unflatten", "T", "mT", "requires_grad", "cpu", "cuda", "alias", "unsafe_view",
+    "as_strided", "_unsafe_view", "numpy_T", "dropout_identity",
+})
+
+
+def box_of(node: ir.Node, leaf: dict[str, bool], classes: dict[str, str],
+           depth: int | None, paths: dict[str, str]) -> str | None:
+    """The call id whose box ``node`` (an op) belongs to, or None if it stays on its own."""
+    for call_id in node.scope:
+        path = paths.get(call_id, call_id.split("@", 1)[0])
+        d = path.count(".") + 1
+        if leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES:
+            return call_id
+        if depth is not None and d >= depth:
+            return call_id
+    return None
+
+
+def build_layers(graph: ir.Graph, *, depth: int | None = None,
+                 hide_reshapes: bool = True) -> ir.Graph:
+    """Return the layer-level graph: one box per leaf-module call (or per call at ``depth``).
+
+    ``depth=None`` opens every module down to its leaves; ``depth=1`` draws each child of
+    the root as one box.
+    """
+    leaf = {m.path: m.is_leaf for m in graph.modules}
+    classes = {m.path: m.class_name for m in graph.modules}
+    modules = {m.path: m for m in graph.modules}
+    calls = {c.id: c for c in graph.calls}
+    paths = {c.id: c.path for c in graph.calls}
+
+    mapping: dict[str, str] = {}
+    boxes: dict[str, list[ir.Node]] = {}
+    order: list[str] = []
+    singles: dict[str, ir.Node] = {}
+    for n in graph.nodes:
+        box = box_of(n, leaf, classes, depth, paths) if n.kind == "function" else None
+        if box is None:
+            mapping[n.id] = n.id
+            singles[n.id] = n
+            order.append(n.id)
+            continue
+        mapping[n.id] = box
+        if box not in boxes:
+            boxes[box] = []
+            order.append(box)
+        boxes[box].append(n)
+
+    nodes: dict[str, ir.Node] = dict(singles)
+    for box, ops in boxes.items():
+        call = calls.get(box)
+        path = call.path if call else box.split("@", 1)[0]
+        info = modules.get(path)
+        is_leaf = leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES
+        params = info.params if info else 0
+        if not is_leaf:
+            params = sum(m.params for p, m in modules.items()
+                         if p == path or p.startswith(path + "."))
+        scope = ops[0].scope[: ops[0].scope.index(box)] if box in ops[0].scope else ()
+        nodes[box] = ir.Node(
+            id=box, kind="module" if is_leaf else "block",
+            op=classes.get(path, ops[0].class_name), module_path=path,
+            class_name=classes.get(path, ops[0].class_name),
+            inputs=call.inputs if call else ops[0].inputs,
+            outputs=call.outputs if call else ops[-1].outputs,
+            params=params, macs=sum(o.macs for o in ops), flops=sum(o.flops for o in ops),
+            attrs=info.attrs if info else (), folded=tuple(o.id for o in ops), scope=scope,
+        )
+
+    edges: dict[tuple[str, str], ir.Edge] = {}
+    for e in graph.edges:
+        src, dst = mapping[e.src], mapping[e.dst]
+        if src != dst and (src, dst) not in edges:
+            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
+    ordered = [nodes[k] for k in order]
+    edge_list = list(edges.values())
+    if hide_reshapes:
+        ordered, edge_list = _bypass(ordered, edge_list,
+                                     lambda n: n.kind == "function" and n.op in RESHAPE_OPS)
+    ordered, edge_list = _prune_unreached(ordered, edge_list)
+    return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
+
+
+def _bypass(
+    nodes: list[ir.Node], edges: list[ir.Edge], drop: Callable[[ir.Node], bool]
+) -> tuple[list[ir.Node], list[ir.Edge]]:
+    """Remove nodes for which ``drop(node)`` holds, joining their inputs to their users."""
+    gone = {n.id for n in nodes if drop(n)}
+    if not gone:
+        return nodes, edges
+    preds: dict[str, list[str]] = {}
+    outs: dict[str, list[ir.Edge]] = {}
+    for e in edges:
+        preds.setdefault(e.dst, []).append(e.src)
+        outs.setdefault(e.src, []).append(e)
+
+    def sources(node_id: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        found: list[str] = []
+        for p in preds.get(node_id, []):
+            if p in gone and p not in seen:
+                found.extend(sources(p, seen | {p}))
+            elif p not in gone:
+                found.append(p)
+        return found
+
+    kept: dict[tuple[str, str], ir.Edge] = {}
+    for e in edges:
+        if e.dst in gone:
+            continue
+        srcs = sources(e.src, frozenset({e.src})) if e.src in gone else [e.src]
+        for s in srcs:
+            if s != e.dst and (s, e.dst) not in kept:
+                kept[(s, e.dst)] = ir.Edge(s, e.dst, e.tensor)
+    return [n for n in nodes if n.id not in gone], list(kept.values())
+
+
+def _prune_unreached(nodes: list[ir.Node], edges: list[ir.Edge]) -> tuple[
+    list[ir.Node], list[ir.Edge]
+]:
+    """Drop function nodes that no input reaches (constants and their derivations)."""
+    succ: dict[str, list[str]] = {}
+    for e in edges:
+        succ.setdefault(e.src, []).append(e.dst)
+    reached: set[str] = set()
+    stack = [n.id for n in nodes if n.kind == "input"]
+    if not stack:
+        return nodes, edges
+    while stack:
+        k = stack.pop()
+        if k in reached:
+            continue
+        reached.add(k)
+        stack.extend(succ.get(k, []))
+    gone = {n.id for n in nodes if n.kind == "function" and n.id not in reached}
+    return ([n for n in nodes if n.id not in gone],
+            [e for e in edges if e.src not in gone and e.dst not in gone])

@@ -1,0 +1,388 @@
+"""Record one eager run of the model: module calls from hooks, ops from a TorchFunctionMode.
+
+Two tracers share this recorder:
+
+- ``meta``: parameters, buffers and inputs are replaced by ``meta`` stand-ins through
+  ``torch.func.functional_call``, so nothing is computed or allocated and the user's
+  model is not touched (it is not moved; its tensors are only swapped for the call and
+  put back by torch). Fails on data-dependent control flow (``if x.sum() > 0``).
+- ``eager``: a real forward pass on the model's device with the real parameters and
+  cloned buffers (so batch-norm statistics are not updated); follows any control flow.
+
+Public torch APIs only: ``torch.overrides.TorchFunctionMode``,
+``nn.Module.register_forward_pre_hook``/``register_forward_hook`` (removed in ``finally``)
+and ``torch.func.functional_call``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from drawnet import ir, stats
+from drawnet.errors import TraceError
+from drawnet.trace.common import flatten_tensors, module_table, simple_value, tensor_meta
+from drawnet.trace.inputs import ModelInputs, materialize
+
+# Calls whose results say nothing about the architecture.
+_SKIP = frozenset({
+    "size", "dim", "shape", "numel", "stride", "is_contiguous", "_assert", "__bool__",
+    "item", "tolist", "data_ptr", "element_size", "is_floating_point", "__len__",
+    "__format__", "__repr__", "requires_grad_", "_has_compatible_shallow_copy_type",
+    "get_device", "__index__", "__get__", "__set__", "untyped_storage",
+})
+
+
+def _op_name(func: Any) -> str:
+    name = getattr(func, "__name__", None)
+    if name == "__get__":
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", None) or "__get__"
+    return str(name or type(func).__name__)
+
+
+class _Recorder:
+    """Collects calls and ops during one run; turns them into an op-level ``ir.Graph``."""
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self._torch = torch
+        self.paths: dict[int, str] = {}
+        self.classes: dict[str, str] = {}
+        self.leaf: dict[str, bool] = {}
+        for path, mod in model.named_modules():
+            self.paths.setdefault(id(mod), path)
+            self.classes.setdefault(path, type(mod).__name__)
+            self.leaf.setdefault(path, next(iter(mod.children()), None) is None)
+        # A model that is itself a leaf (a bare nn.Linear) is drawn as one box named by
+        # its class; otherwise the root is the frame, not a box.
+        self.root_call = type(model).__name__ if self.leaf.get("", False) else ""
+        self.stack: list[str] = []
+        self.call_counts: dict[str, int] = {}
+        self.calls: list[ir.Call] = []
+        self.call_inputs: dict[str, tuple[ir.TensorMeta, ...]] = {}
+        self.op_counts: dict[str, int] = {}
+        self.nodes: list[ir.Node] = []
+        self.edges: list[ir.Edge] = []
+        self.producer: dict[int, tuple[weakref.ref[Any], str]] = {}
+        self.ops_in_call: dict[str, int] = {}
+        self.call_paths: dict[str, str] = {}
+
+    # -- tensors --------------------------------------------------------------------
+    def producer_of(self, t: Any) -> str | None:
+        entry = self.producer.get(id(t))
+        if entry is None or entry[0]() is not t:
+            return None
+        return entry[1]
+
+    def set_producer(self, t: Any, node_id: str) -> None:
+        self.producer[id(t)] = (weakref.ref(t), node_id)
+
+    # -- nodes ----------------------------------------------------------------------
+    def _new_id(self, base: str) -> str:
+        k = self.op_counts.get(base, 0) + 1
+        self.op_counts[base] = k
+        return base if k == 1 else f"{base}#{k}"
+
+    def add_op(
+        self,
+        op: str,
+        in_tensors: list[Any],
+        out_tensors: list[Any],
+        attr_map: dict[str, ir.AttrValue],
+    ) -> None:
+        call_id = self.stack[-1] if self.stack else ""
+        path = self.call_paths.get(call_id, "")
+        node_id = self._new_id(f"{call_id}:{op}")
+        ins = tuple(tensor_meta(t) for t in in_tensors)
+        outs = tuple(tensor_meta(t) for t in out_tensors)
+        cost = stats.op_cost(op, ins, outs, attr_map)
+        self.nodes.append(ir.Node(
+            id=node_id, kind="function", op=op, module_path=path,
+            class_name=self.classes.get(path, ""), inputs=ins, outputs=outs,
+            macs=cost.macs, flops=cost.flops, attrs=ir.attrs(**attr_map),
+            scope=tuple(self.stack),
+        ))
+        for c in self.stack:
+            self.ops_in_call[c] = self.ops_in_call.get(c, 0) + 1
+        seen: set[str] = set()
+        for t in in_tensors:
+            src = self.producer_of(t)
+            if src is not None and src not in seen:
+                seen.add(src)
+                self.edges.append(ir.Edge(src, node_id, tensor_meta(t)))
+        for t in out_tensors:
+            self.set_producer(t, node_id)
+
+    # -- hooks ----------------------------------------------------------------------
+    def pre_hook(self, mod: Any, args: Any, kwargs: Any) -> None:
+        path = self.paths.get(id(mod))
+        if path is None or (path == "" and not self.root_call):
+            return  # a module created during forward, or the root frame
+        k = self.call_counts.get(path, 0) + 1
+        self.call_counts[path] = k
+        base = path or self.root_call
+        call_id = base if k == 1 else f"{base}@{k}"
+        self.call_inputs[call_id] = tuple(
+            tensor_meta(t) for _, t in flatten_tensors((args, kwargs))
+        )
+        self.call_paths[call_id] = path
+        self.stack.append(call_id)
+
+    def post_hook(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
+        path = self.paths.get(id(mod))
+        if path is None or (path == "" and not self.root_call) or not self.stack:
+            return
+        call_id = self.stack[-1]
+        outs = [t for _, t in flatten_tensors(output)]
+        if self.leaf.get(path, False) or self.ops_in_call.get(call_id, 0) == 0:
+            # A module that hands back a tensor it did not make (nn.Identity, an empty
+            # Sequential, a no-op Dropout) still gets a node, so its box is connected.
+            for t in outs:
+                src = self.producer_of(t)
+                src_scope = self._scope_of(src)
+                if src is None or call_id not in src_scope:
+                    self.add_op("identity", [t], [t], {})
+        self.stack.pop()
+        self.calls.append(ir.Call(
+            id=call_id, path=path, class_name=type(mod).__name__,
+            parent=self.stack[-1] if self.stack else "",
+            inputs=self.call_inputs.pop(call_id, ()),
+            outputs=tuple(tensor_meta(t) for t in outs),
+        ))
+
+    def _scope_of(self, node_id: str | None) -> tuple[str, ...]:
+        if node_id is None:
+            return ()
+        for n in reversed(self.nodes):
+            if n.id == node_id:
+                return n.scope
+        return ()
+
+    def where(self) -> tuple[str, str, tuple[ir.TensorMeta, ...]] | None:
+        """The innermost module call still running: (path, class, input shapes)."""
+        if not self.stack:
+            return None
+        call_id = self.stack[-1]
+        path = self.call_paths.get(call_id, "")
+        return path or call_id, self.classes.get(path, ""), self.call_inputs.get(call_id, ())
+
+
+def _make_mode(recorder: _Recorder) -> Any:
+    from torch.overrides import TorchFunctionMode
+
+    torch = recorder._torch
+
+    class _RecordMode(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Callable[..., Any], types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            kwargs = kwargs or {}
+            result = func(*args, **kwargs)
+            name = _op_name(func)
+            if name in _SKIP:
+                return result
+            outs = [t for _, t in flatten_tensors(result)]
+            if not outs:
+                return result
+            ins: list[Any] = []
+            attr_map: dict[str, ir.AttrValue] = {}
+            for i, a in enumerate(args):
+                if isinstance(a, torch.Tensor):
+                    ins.append(a)
+                elif isinstance(a, list | tuple) and a and isinstance(a[0], torch.Tensor):
+                    ins.extend(x for x in a if isinstance(x, torch.Tensor))
+                else:
+                    ok, v = simple_value(a)
+                    if ok:
+                        attr_map[f"arg{i}"] = v
+            for k, a in kwargs.items():
+                if isinstance(a, torch.Tensor):
+                    ins.append(a)
+                else:
+                    ok, v = simple_value(a)
+                    if ok:
+                        attr_map[k] = v
+            recorder.add_op(stats.canonical_op(name), ins, outs, attr_map)
+            return result
+
+    return _RecordMode()
+
+
+def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
+    """Run ``model`` once under the recorder and return the op-level graph.
+
+    ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). The caller puts
+    the model in the wanted train/eval mode and restores it (see ``common.guarded``).
+    """
+    import torch
+    from torch.func import functional_call
+
+    modules = module_table(model)
+    rec = _Recorder(model)
+    handles = []
+    try:
+        for mod in model.modules():
+            handles.append(mod.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
+            handles.append(mod.register_forward_hook(rec.post_hook, with_kwargs=True))
+        if tracer == "meta":
+            device: Any = "meta"
+            stand_ins = {
+                name: torch.empty_like(t, device="meta")
+                for name, t in [*model.named_parameters(), *model.named_buffers()]
+            }
+        else:
+            device = _model_device(model)
+            if str(device) == "meta":
+                raise TraceError(
+                    "the model's weights are on the meta device, so it cannot run for real; "
+                    "use tracer='meta'"
+                )
+            stand_ins = {name: b.clone() for name, b in model.named_buffers()}
+        args, kwargs = materialize(inputs, device, fill=tracer != "meta")
+        for spec, t in zip(inputs.args, args, strict=False):
+            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
+                                     label=spec.name, outputs=(tensor_meta(t),)))
+            rec.set_producer(t, f"input.{spec.name}")
+        for spec in inputs.kwargs:
+            t = kwargs[spec.name]
+            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
+                                     label=spec.name, outputs=(tensor_meta(t),)))
+            rec.set_producer(t, f"input.{spec.name}")
+        try:
+            with torch.no_grad(), _make_mode(rec):
+                output = functional_call(model, stand_ins, args, kwargs, strict=False)
+        except TraceError:
+            raise
+        except Exception as e:
+            raise _trace_error(e, rec, tracer) from e
+        out_nodes: list[ir.Node] = []
+        for name, t in flatten_tensors(output):
+            node_id = f"output.{name}" if name else "output"
+            meta = tensor_meta(t)
+            out_nodes.append(ir.Node(id=node_id, kind="output", op="output",
+                                     label=name or "output", inputs=(meta,)))
+            src = rec.producer_of(t)
+            if src is not None:
+                rec.edges.append(ir.Edge(src, node_id, meta))
+        if not out_nodes:
+            out_nodes.append(ir.Node(id="output", kind="output", op="output",
+                                     label=f"output ({type(output).__name__})"))
+        rec.nodes.extend(out_nodes)
+        del output, args, kwargs
+    finally:
+        for h in handles:
+            h.remove()
+
+    nodes = _apply_module_rules(rec.nodes, rec.calls, modules)
+    calls = tuple(rec.calls)
+    modules = _with_calls(modules, calls)
+    macs = sum(n.macs for n in nodes)
+    flops = sum(n.flops for n in nodes)
+    totals = ir.Totals(
+        params=sum(m.params for m in modules),
+        trainable_params=sum(m.trainable_params for m in modules),
+        buffers=sum(m.buffers for m in modules),
+        param_bytes=sum(m.param_bytes for m in modules),
+        buffer_bytes=sum(m.buffer_bytes for m in modules),
+        macs=macs, flops=flops,
+    )
+    edges = _dedupe(rec.edges)
+    graph = ir.Graph(
+        nodes=ir.topo_sort(nodes, edges), edges=edges, modules=modules,
+        calls=tuple(sorted(calls, key=_call_order(rec))), totals=totals,
+        meta=(("model", type(model).__name__), ("tracer", tracer)),
+    )
+    return graph
+
+
+def _call_order(rec: _Recorder) -> Callable[[ir.Call], int]:
+    # Calls are appended when they end; present them in the order they started.
+    first_seen: dict[str, int] = {}
+    for i, n in enumerate(rec.nodes):
+        for c in n.scope:
+            first_seen.setdefault(c, i)
+    ends = {c.id: i for i, c in enumerate(rec.calls)}
+    return lambda c: first_seen.get(c.id, len(rec.nodes) + ends[c.id]) * 4096 + len(
+        c.id.split(".")
+    )
+
+
+def _dedupe(edges: list[ir.Edge]) -> tuple[ir.Edge, ...]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in edges:
+        if e.src != e.dst and (e.src, e.dst) not in seen:
+            seen.add((e.src, e.dst))
+            out.append(e)
+    return tuple(out)
+
+
+def _apply_module_rules(
+    nodes: list[ir.Node], calls: list[ir.Call], modules: tuple[ir.ModuleInfo, ...]
+) -> list[ir.Node]:
+    """Give fused modules (attention, RNNs) the cost of their whole rule, not their ops."""
+    by_path = {m.path: m for m in modules}
+    out = list(nodes)
+    for call in calls:
+        if call.class_name not in stats.MODULE_RULES:
+            continue
+        info = by_path.get(call.path)
+        cost = stats.module_cost(call.class_name, dict(info.attrs) if info else {},
+                                 call.inputs, call.outputs)
+        if cost is None:
+            continue
+        first = True
+        for i, n in enumerate(out):
+            if call.id in n.scope:
+                out[i] = n.replace(macs=cost.macs if first else 0,
+                                   flops=cost.flops if first else 0)
+                first = False
+    return out
+
+
+def _with_calls(
+    modules: tuple[ir.ModuleInfo, ...], calls: tuple[ir.Call, ...]
+) -> tuple[ir.ModuleInfo, ...]:
+    count: dict[str, int] = {}
+    first: dict[str, ir.Call] = {}
+    for c in calls:
+        count[c.path] = count.get(c.path, 0) + 1
+        if c.path not in first or c.id == c.path:
+            first[c.path] = c
+    out = []
+    for m in modules:
+        call = first.get(m.path)
+        if call is not None:
+            m = dataclasses.replace(m, calls=count[m.path], inputs=call.inputs,
+                                    outputs=call.outputs)
+        out.append(m)
+    return tuple(out)
+
+
+def _model_device(model: Any) -> Any:
+    import torch
+
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _trace_error(e: BaseException, rec: _Recorder, tracer: str) -> TraceError:
+    where = rec.where()
+    cause = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    if where is None:
+        place = "in the model's own forward"
+    else:
+        path, cls, shapes = where
+        got = ", ".join("×".join(str(d) for d in s.shape) for s in shapes) or "no tensors"
+        place = f"in {path} · {cls} (input {got})"
+    hint = ""
+    if tracer == "meta":
+        hint = "; if the model branches on tensor values, try tracer='eager'"
+    return TraceError(f"{tracer} trace failed {place}: {cause}{hint}")

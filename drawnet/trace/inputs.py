@@ -1,0 +1,203 @@
+"""Turn the user's ``input_size`` / ``input_data`` / ``kwargs`` / ``dtypes`` into inputs.
+
+The parsed form, :class:`ModelInputs`, holds no tensors made by drawnet: each tracer
+materialises it on the device it needs (``meta`` for a no-compute trace, the model's
+own device for a real run) with :func:`materialize`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drawnet.errors import InputError, OptionError
+
+DTYPE_NAMES = (
+    "float32", "float", "float64", "double", "float16", "half", "bfloat16",
+    "int64", "long", "int32", "int", "int16", "int8", "uint8", "bool",
+)
+_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
+            "int": "int32"}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input: its name, shape and dtype, and the user's tensor when one was given."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    tensor: Any = None
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Positional and keyword inputs for ``forward``, plus non-tensor keyword arguments."""
+
+    args: tuple[InputSpec, ...]
+    kwargs: tuple[InputSpec, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> tuple[InputSpec, ...]:
+        """Every tensor input, positional first."""
+        return self.args + self.kwargs
+
+
+def dtype_name(dtype: Any) -> str:
+    """Normalise a dtype given as ``torch.int64``, ``"long"`` or ``"int64"`` to ``"int64"``."""
+    text = str(dtype).removeprefix("torch.")
+    text = _ALIASES.get(text, text)
+    if text not in DTYPE_NAMES:
+        raise OptionError(
+            f"unknown dtype: {dtype!r} (must be one of {', '.join(repr(d) for d in DTYPE_NAMES)})"
+        )
+    return text
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, int) or not isinstance(value, Sequence) or isinstance(value, str):
+        raise InputError(f"{where}: expected a shape such as [1, 3, 224, 224], got {value!r}")
+    dims: list[int] = []
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise InputError(f"{where}: dimension {d!r} in {list(value)} is not a whole number")
+        if d <= 0:
+            raise InputError(
+                f"{where}: dimension {d} in {list(value)} must be positive "
+                "(use 1 for the batch dimension)"
+            )
+        dims.append(d)
+    if not dims:
+        raise InputError(f"{where}: empty shape; give every dimension, e.g. [1, 3, 224, 224]")
+    return tuple(dims)
+
+
+def forward_arg_names(model: Any) -> list[str]:
+    """Names of ``model.forward``'s positional parameters ('input0'... for ``*args``)."""
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            break
+    return names
+
+
+def _is_tensor(x: Any) -> bool:
+    import torch
+
+    return isinstance(x, torch.Tensor)
+
+
+def parse_inputs(
+    model: Any,
+    input_size: Any = None,
+    input_data: Any = None,
+    kwargs: Mapping[str, Any] | None = None,
+    dtypes: Any = None,
+) -> ModelInputs:
+    """Check and name the inputs; raise :class:`InputError`/:class:`OptionError` on misuse."""
+    names = forward_arg_names(model)
+
+    def name_at(i: int) -> str:
+        return names[i] if i < len(names) else f"input{i}"
+
+    if input_size is None and input_data is None:
+        raise InputError(
+            "no inputs: pass input_size (e.g. [1, 3, 224, 224]) or input_data (a tensor, "
+            "a tuple of tensors or a dict of keyword tensors)"
+        )
+    if input_size is not None and input_data is not None:
+        raise OptionError("pass either input_size or input_data, not both")
+
+    args: list[InputSpec] = []
+    kw: list[InputSpec] = []
+    if input_size is not None:
+        if isinstance(input_size, Sequence) and not isinstance(input_size, str) and input_size \
+                and all(isinstance(s, Sequence) and not isinstance(s, str) for s in input_size):
+            shapes = [_shape(s, f"input_size[{i}]") for i, s in enumerate(input_size)]
+        else:
+            shapes = [_shape(input_size, "input_size")]
+        dts = _dtypes(dtypes, len(shapes))
+        args = [InputSpec(name_at(i), s, d)
+                for i, (s, d) in enumerate(zip(shapes, dts, strict=True))]
+    else:
+        if _is_tensor(input_data):
+            items: list[tuple[str, Any, bool]] = [(name_at(0), input_data, False)]
+        elif isinstance(input_data, Mapping):
+            items = [(str(k), v, True) for k, v in input_data.items()]
+        elif isinstance(input_data, Sequence) and not isinstance(input_data, str):
+            items = [(name_at(i), v, False) for i, v in enumerate(input_data)]
+        else:
+            raise InputError(
+                f"input_data must be a tensor, a tuple of tensors or a dict of tensors, "
+                f"got {type(input_data).__name__}"
+            )
+        for name, value, is_kw in items:
+            if not _is_tensor(value):
+                raise InputError(
+                    f"input_data[{name!r}] is a {type(value).__name__}, not a tensor; pass "
+                    "non-tensor arguments through kwargs="
+                )
+            spec = InputSpec(name, tuple(int(d) for d in value.shape),
+                             dtype_name(value.dtype), value)
+            (kw if is_kw else args).append(spec)
+        if dtypes is not None:
+            raise OptionError("dtypes applies to input_size only; input_data tensors keep theirs")
+    extra: dict[str, Any] = {}
+    for k, v in (kwargs or {}).items():
+        if _is_tensor(v):
+            kw.append(InputSpec(str(k), tuple(int(d) for d in v.shape), dtype_name(v.dtype), v))
+        else:
+            extra[str(k)] = v
+    return ModelInputs(tuple(args), tuple(kw), extra)
+
+
+def _dtypes(dtypes: Any, n: int) -> list[str]:
+    if dtypes is None:
+        return ["float32"] * n
+    if isinstance(dtypes, str) or not isinstance(dtypes, Sequence):
+        return [dtype_name(dtypes)] * n
+    if len(dtypes) != n:
+        raise OptionError(f"dtypes has {len(dtypes)} entries but there are {n} inputs")
+    return [dtype_name(d) for d in dtypes]
+
+
+def materialize(inputs: ModelInputs, device: Any, *, fill: bool) -> tuple[
+    tuple[Any, ...], dict[str, Any]
+]:
+    """Make the tensors for one run: on ``device``; with values only when ``fill``.
+
+    Float inputs are drawn from a private generator seeded with 0 (the global RNG is not
+    touched); integer inputs (token ids) are zeros, a valid index for any vocabulary.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+
+    def make(spec: InputSpec) -> Any:
+        dtype = getattr(torch, spec.dtype)
+        if spec.tensor is not None:
+            t = spec.tensor
+            if str(device) == "meta":
+                return t.to(device="meta")
+            return t
+        if str(device) == "meta" or not fill:
+            return torch.empty(spec.shape, dtype=dtype, device=device)
+        if dtype.is_floating_point:
+            return torch.randn(spec.shape, generator=gen).to(dtype=dtype, device=device)
+        if dtype == torch.bool:
+            return torch.ones(spec.shape, dtype=dtype, device=device)
+        return torch.zeros(spec.shape, dtype=dtype, device=device)
+
+    args = tuple(make(s) for s in inputs.args)
+    kwargs = {s.name: make(s) for s in inputs.kwargs}
+    kwargs.update(inputs.extra)
+    return args, kwargs
