@@ -10,10 +10,14 @@ from drawnet.emit import Theme, to_dot
 from drawnet.errors import OptionError
 from drawnet.notebook import Diagram
 
+DEFAULT_MAX_BOXES = 60
 
-def _check_depth(depth: int | None) -> None:
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise OptionError(f"depth must be a positive whole number or None, got {depth!r}")
+
+def _check_depth(depth: int | str | None) -> None:
+    if depth == "auto" or depth is None:
+        return
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise OptionError(f"depth must be a positive whole number, 'auto' or None, got {depth!r}")
 
 
 def trace_model(
@@ -42,15 +46,59 @@ def trace_model(
     return trace(model, inputs, tracer=tracer, mode=mode)
 
 
-def layer_graph(graph: ir.Graph, *, depth: int | None = None,
-                hide_reshapes: bool = True) -> ir.Graph:
-    """Run the default passes on an op-level graph: ops merged into layer boxes."""
+def layer_graph(
+    graph: ir.Graph,
+    *,
+    depth: int | str | None = None,
+    fold: bool = True,
+    collapse_repeats: bool = False,
+    hide_reshapes: bool = True,
+    max_boxes: int = DEFAULT_MAX_BOXES,
+) -> ir.Graph:
+    """Run the passes on an op-level graph: ops merged into layer boxes, chains folded.
+
+    ``depth='auto'`` draws every module down to its leaves unless that makes more than
+    ``max_boxes`` nodes; then it takes the deepest depth that fits (recorded in
+    ``graph.meta`` as ``depth``).
+
+    Example:
+        >>> import torch, drawnet
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+        >>> g = layer_graph(drawnet.trace_model(net, [1, 3, 8, 8]))
+        >>> [n.id for n in g.nodes], g.nodes[1].attr("fused")
+        (['input.input', '0', 'output'], 'BatchNorm2d')
+    """
+    from drawnet.passes.fold import fold_chains
     from drawnet.passes.layers import build_layers
+    from drawnet.passes.repeats import collapse_repeats as collapse
 
     _check_depth(depth)
-    return passes.run(graph, [
-        ("build_layers", lambda g: build_layers(g, depth=depth, hide_reshapes=hide_reshapes)),
-    ])
+    if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
+        raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
+
+    def at(d: int | None) -> ir.Graph:
+        pipeline: list[tuple[str, passes.Pass]] = [
+            ("build_layers", lambda g: build_layers(g, depth=d, hide_reshapes=hide_reshapes)),
+        ]
+        if fold:
+            pipeline.append(("fold_chains", fold_chains))
+        if collapse_repeats:
+            pipeline.append(("collapse_repeats", collapse))
+        return passes.run(graph, pipeline)
+
+    if depth != "auto":
+        out = at(depth if isinstance(depth, int) else None)
+        return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
+    out = at(None)
+    deepest = max((m.depth for m in graph.modules), default=1)
+    chosen = "all"
+    if len(out.nodes) > max_boxes:
+        for d in range(deepest - 1, 0, -1):
+            out = at(d)
+            chosen = str(d)
+            if len(out.nodes) <= max_boxes:
+                break
+    return out.replace(meta=(*out.meta, ("depth", chosen)))
 
 
 def draw_model(
@@ -62,10 +110,18 @@ def draw_model(
     dtypes: Any = None,
     orientation: str = "LR",
     tracer: str = "auto",
-    depth: int | None = None,
+    depth: int | str | None = "auto",
+    fold: bool = True,
+    collapse_repeats: bool = False,
     clusters: bool = True,
     theme: str | Theme = "default",
     title: str | None = None,
+    wrap: bool = True,
+    legend: bool | None = None,
+    show_params: bool = False,
+    show_macs: bool = False,
+    color_by: str = "family",
+    max_boxes: int = DEFAULT_MAX_BOXES,
     mode: str = "eval",
     hide_reshapes: bool = True,
     engine: str = "auto",
@@ -76,10 +132,17 @@ def draw_model(
     ``input_data`` a tensor, tuple of tensors, or dict of keyword tensors; ``kwargs``
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
     (``"long"`` for token ids). ``orientation`` is 'LR' or 'TB'. ``tracer`` is 'auto',
-    'meta' (no compute), 'eager' (a real run) or 'jit'. ``depth`` draws modules deeper
-    than it as one box; ``clusters`` frames module scopes; ``theme`` is 'default',
-    'print' or a :class:`~drawnet.emit.Theme`; ``mode`` runs the model in 'eval' (the
-    default), 'train' or the 'same' mode it is in (restored afterwards either way).
+    'meta' (no compute), 'eager' (a real run) or 'jit'.
+
+    Picture: ``depth`` draws modules deeper than it as one box ('auto': all the way down
+    unless that exceeds ``max_boxes`` boxes); ``fold`` merges Conv→BN→ReLU-like chains;
+    ``collapse_repeats`` draws N identical consecutive blocks once, marked ×N;
+    ``clusters`` frames module scopes; ``wrap`` folds a long flow into rows (LR) or
+    columns (TB) so the picture keeps a page-like shape; ``theme`` is 'default', 'print'
+    or a :class:`~drawnet.emit.Theme`; ``legend`` keys the colours; ``show_params`` and
+    ``show_macs`` print those on boxes; ``color_by`` is 'family', 'macs', 'params' or
+    'flops'. ``mode`` runs the model in 'eval' (the default), 'train' or the 'same' mode
+    it is in (restored afterwards either way).
 
     Example:
         >>> import torch, drawnet
@@ -100,8 +163,15 @@ def draw_model(
 
     if engine not in render.ENGINES:
         raise choices(engine, render.ENGINES, "engine")
+    from drawnet.emit.dot import COLOR_BY
+
+    if color_by not in COLOR_BY:
+        raise choices(color_by, COLOR_BY, "color_by")
     op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
                            dtypes=dtypes, tracer=tracer, mode=mode)
-    graph = layer_graph(op_graph, depth=depth, hide_reshapes=hide_reshapes)
-    source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title)
+    graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
+                        hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+    source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
+                    wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
+                    color_by=color_by)
     return Diagram(graph, source, engine=engine)

@@ -183,7 +183,9 @@ class Call:
     """One run of a module's ``forward``, in the order the calls started.
 
     ``id`` is the module path for its first call and ``path@k`` for the k-th (k >= 2);
-    ``parent`` is the id of the enclosing call ('' for a child of the root).
+    ``parent`` is the id of the enclosing call ('' for a child of the root). After
+    repeated blocks are collapsed, the kept call has ``repeat`` > 1 and ``last_path``
+    names the last block it stands for.
     """
 
     id: str
@@ -192,6 +194,8 @@ class Call:
     parent: str = ""
     inputs: tuple[TensorMeta, ...] = ()
     outputs: tuple[TensorMeta, ...] = ()
+    repeat: int = 1
+    last_path: str = ""
 
     @property
     def depth(self) -> int:

@@ -137,3 +137,54 @@ def describe(class_name: str, attrs: Mapping[str, AttrValue]) -> str:
     if "p" in a and isinstance(a["p"], float) and "Dropout" in class_name:
         parts.append(f"p={a['p']:g}")
     return ", ".join(parts)
+
+
+ABBREVIATIONS = {
+    "BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN", "SyncBatchNorm": "BN",
+    "FrozenBatchNorm2d": "BN", "GroupNorm": "GN", "LayerNorm": "LN", "InstanceNorm2d": "IN",
+    "relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
+    "hardswish": "Hardswish", "relu6": "ReLU6",
+}
+
+
+def fused_text(fused: str) -> str:
+    """Short names of folded layers: ``BatchNorm2d,ReLU`` -> ``BN · ReLU``.
+
+    Example:
+        >>> fused_text("BatchNorm2d,ReLU")
+        'BN · ReLU'
+    """
+    return " · ".join(ABBREVIATIONS.get(p, p) for p in fused.split(",") if p)
+
+
+def human(n: int | float) -> str:
+    """A count with a K/M/G/T suffix and three significant digits.
+
+    Example:
+        >>> human(118013952), human(9408), human(512), human(11689512)
+        ('118M', '9.41K', '512', '11.7M')
+    """
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= factor:
+            value = n / factor
+            text = f"{value:.3g}"
+            return text + suffix
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def path_range(first: str, last: str) -> str:
+    """Name a run of sibling modules: ``encoder.layer.0`` .. ``encoder.layer.11``.
+
+    Example:
+        >>> path_range("encoder.layer.0", "encoder.layer.11")
+        'encoder.layer.0–11'
+        >>> path_range("blocks.a", "blocks.b")
+        'blocks.a … blocks.b'
+    """
+    if not last or last == first:
+        return first
+    head_a, _, tail_a = first.rpartition(".")
+    head_b, _, tail_b = last.rpartition(".")
+    if head_a == head_b and tail_a.isdigit() and tail_b.isdigit():
+        return f"{first}–{tail_b}"
+    return f"{first} … {last}"

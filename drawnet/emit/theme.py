@@ -61,6 +61,7 @@ class Theme:
     cluster_fill: str = "#fafafa"
     io_fill: str = "#e8e8e8"
     function_fill: str = "#ffffff"
+    heat_color: str = "#e8590c"
     fills: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def fill_for(self, family: str) -> str:
@@ -88,7 +89,7 @@ DEFAULT = Theme(
 PRINT = Theme(
     name="print", fontname="Times-Roman", edge_color="#000000", text_color="#000000",
     muted_color="#444444", border_color="#000000", cluster_color="#777777",
-    cluster_fill="#ffffff", io_fill="#ffffff", function_fill="#ffffff",
+    cluster_fill="#ffffff", io_fill="#ffffff", function_fill="#ffffff", heat_color="#7a7a7a",
     fills=(
         ("conv", "#e0e0e0"), ("linear", "#cccccc"), ("norm", "#f2f2f2"),
         ("activation", "#ffffff"), ("pool", "#ebebeb"), ("attention", "#d6d6d6"),

@@ -1,0 +1,160 @@
+"""Keep diagrams page-shaped: wrap a long flow into rows (LR) or columns (TB).
+
+Graphviz lays a deep network out as one long ribbon (torchview's LR resnet18 is
+4119×31 px). Here the flow is cut into segments by rank (longest path from the inputs),
+at the ranks crossed by the fewest edges near evenly spaced targets, and the number of
+segments is chosen from estimated node sizes so the whole picture's aspect ratio comes
+closest to a page: 2:1 for LR, 1:1.6 for TB. The emitter then stacks the segments with
+invisible anchors and lets edges between segments float (``constraint=false``).
+
+Sizes are estimates in inches from label text (Helvetica-like widths); they only steer
+the choice of the number of rows.
+
+Example:
+    >>> from drawnet import ir
+    >>> nodes = tuple(ir.Node(id=f"n{i}", kind="module", op="Linear") for i in range(40))
+    >>> edges = tuple(ir.Edge(f"n{i}", f"n{i + 1}") for i in range(39))
+    >>> g = ir.Graph(nodes=nodes, edges=edges)
+    >>> rows = plan_rows(g, {n.id: (1.5, 0.5) for n in nodes}, "LR")
+    >>> max(rows.values()) + 1 > 1
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from drawnet import ir
+
+RANKSEP = 0.3
+NODESEP = 0.22
+ROW_GAP = 0.12
+TARGET = {"LR": 2.0, "TB": 1 / 1.6}
+
+
+def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
+    """Estimated (width, height) in inches of a box holding ``(text, fontsize)`` lines.
+
+    Example:
+        >>> w, h = text_size([("layer1.0.conv1", 10.0), ("1×64×56×56", 8.0)])
+        >>> 0.9 < w < 1.5 and 0.3 < h < 0.6
+        True
+    """
+    width = max((len(t) * size * 0.55 / 72 for t, size in lines), default=0.3) + 0.28
+    height = sum(size * 1.25 / 72 for _, size in lines) + 0.14
+    return max(width, 0.5), max(height, 0.3)
+
+
+def ranks(graph: ir.Graph) -> dict[str, int]:
+    """Longest-path rank of every node (inputs and other sources are rank 0)."""
+    pred = graph.predecessors()
+    rank: dict[str, int] = {}
+    for n in graph.nodes:
+        rank[n.id] = max((rank[p] + 1 for p in pred.get(n.id, []) if p in rank), default=0)
+    return rank
+
+
+def plan_rows(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    *,
+    target: float | None = None,
+) -> dict[str, int]:
+    """Assign every node a row (LR) or column (TB) index; all zeros means no wrapping."""
+    rank = ranks(graph)
+    if not rank:
+        return {}
+    k = max(rank.values()) + 1
+    flow = [0.0] * k
+    cross = [0.0] * k
+    for n in graph.nodes:
+        w, h = sizes.get(n.id, (1.0, 0.4))
+        along, across = (w, h) if orientation == "LR" else (h, w)
+        r = rank[n.id]
+        flow[r] = max(flow[r], along)
+        cross[r] += across * 0.8 + NODESEP
+    flow = [f + RANKSEP for f in flow]
+    aim = target if target is not None else TARGET[orientation]
+    best_cuts: list[int] = []
+    best_score = math.inf
+    for rows in range(1, k + 1):
+        cuts = _cuts(graph, rank, flow, rows)
+        segments = _segments(k, cuts)
+        seg_flow = [sum(flow[a:b]) for a, b in segments]
+        seg_cross = [max(cross[a:b]) for a, b in segments]
+        along = max(seg_flow)
+        across = sum(seg_cross) + ROW_GAP * (len(segments) - 1)
+        ratio = along / across if orientation == "LR" else across / along
+        score = abs(math.log(ratio / aim)) + 0.06 * rows  # fewer rows read better
+        if score < best_score - 1e-9:
+            best_score, best_cuts = score, cuts
+        if (orientation == "LR" and ratio < aim) or (orientation == "TB" and ratio > aim):
+            break
+    segments = _segments(k, best_cuts)
+    row_of_rank = [0] * k
+    for i, (a, b) in enumerate(segments):
+        for r in range(a, b):
+            row_of_rank[r] = i
+    return {n.id: row_of_rank[rank[n.id]] for n in graph.nodes}
+
+
+def _segments(k: int, cuts: list[int]) -> list[tuple[int, int]]:
+    bounds = [0, *cuts, k]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _split_penalty(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[float]:
+    """For each cut rank, a cost for the module calls the cut would split across rows.
+
+    A call that spans the cut costs its depth (splitting ``layer1`` costs 1, splitting a
+    block inside it 2, ...), so cuts fall between blocks and between stages first.
+    """
+    spans: dict[str, list[int]] = {}
+    for n in graph.nodes:
+        for depth, call in enumerate(n.scope, start=1):
+            lo_hi = spans.setdefault(call, [rank[n.id], rank[n.id], depth])
+            lo_hi[0] = min(lo_hi[0], rank[n.id])
+            lo_hi[1] = max(lo_hi[1], rank[n.id])
+    penalty = [0.0] * (k + 1)
+    for lo, hi, depth in spans.values():
+        for c in range(lo + 1, hi + 1):
+            penalty[c] += depth
+    return penalty
+
+
+def _cuts(graph: ir.Graph, rank: Mapping[str, int], flow: list[float], rows: int) -> list[int]:
+    """Ranks at which to start new rows: near even splits, where the flow is thinnest.
+
+    A cut's cost counts the edges crossing it (one is the ideal: the row's single exit),
+    the module calls it splits, and its distance from the even split.
+    """
+    k = len(flow)
+    if rows <= 1 or k < 2:
+        return []
+    # Count the distinct tensors (source nodes) crossing each cut: a block output feeding
+    # both the next conv and a shortcut is still one clean exit.
+    sources: list[set[str]] = [set() for _ in range(k + 1)]
+    for e in graph.edges:
+        a, b = rank[e.src], rank[e.dst]
+        for c in range(a + 1, b + 1):
+            sources[c].add(e.src)
+    crossing = [len(s) for s in sources]
+    split = _split_penalty(graph, rank, k)
+    total = sum(flow)
+    prefix = [0.0]
+    for f in flow:
+        prefix.append(prefix[-1] + f)
+    share = total / rows
+    cuts: list[int] = []
+    for i in range(1, rows):
+        goal = share * i
+        lo = (cuts[-1] + 1) if cuts else 1
+        hi = k - (rows - i)
+        if lo > hi:
+            break
+        best = min(range(lo, hi + 1), key=lambda c: (
+            4.0 * max(crossing[c] - 1, 0) + split[c] + 6.0 * abs(prefix[c] - goal) / share, c))
+        cuts.append(best)
+    return cuts

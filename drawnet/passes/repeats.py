@@ -1,0 +1,145 @@
+"""Collapse runs of identical consecutive blocks into one, marked ×N.
+
+Two sibling module calls are the same block when their drawn contents have the same
+structure: classes, ops, attributes, shapes, relative module paths and internal edges
+(a structural signature, never object identity). A run of N such calls, one after the
+other in the graph, keeps the first block's nodes; the call record gets ``repeat=N`` so
+the cluster or box reads ``×N``, and edges into or out of the other blocks are moved onto
+the matching nodes of the first.
+
+Example:
+    >>> from drawnet import ir
+    >>> t = ir.TensorMeta((1, 4))
+    >>> def block(i):
+    ...     return ir.Node(id=f"{i}", kind="block", op="Block", module_path=f"{i}",
+    ...                    class_name="Block", inputs=(t,), outputs=(t,))
+    >>> g = ir.Graph(nodes=(block(0), block(1), block(2)),
+    ...              edges=(ir.Edge("0", "1", t), ir.Edge("1", "2", t)),
+    ...              calls=tuple(ir.Call(f"{i}", f"{i}", "Block") for i in range(3)))
+    >>> out = collapse_repeats(g)
+    >>> [(n.id, n.repeat) for n in out.nodes], out.calls[0].repeat, out.calls[0].last_path
+    ([('0', 3)], 3, '2')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable
+
+from drawnet import ir
+from drawnet.errors import GraphError
+
+
+def _members(graph: ir.Graph, call_id: str) -> list[int]:
+    """Indices of the nodes drawn for one call (its box, or the nodes inside its cluster)."""
+    return [i for i, n in enumerate(graph.nodes) if n.id == call_id or call_id in n.scope]
+
+
+def _relative(node_or_call_id: str, base_path: str) -> str:
+    """An id with the block's own path cut off the front (``layer1.1.relu@2`` -> ``.relu@2``)."""
+    if node_or_call_id.startswith(base_path):
+        return node_or_call_id[len(base_path):]
+    return node_or_call_id
+
+
+def signature(graph: ir.Graph, call: ir.Call, members: list[int]) -> Hashable:
+    """The structural signature of one block (see the module docstring)."""
+    index = {graph.nodes[i].id: k for k, i in enumerate(members)}
+    items = []
+    for i in members:
+        n = graph.nodes[i]
+        inner = n.scope[n.scope.index(call.id) + 1:] if call.id in n.scope else ()
+        items.append((
+            n.kind, n.class_name, n.op, n.attrs, n.repeat,
+            tuple(m.shape for m in n.inputs), tuple(m.shape for m in n.outputs),
+            tuple(_relative(c, call.path) for c in inner),
+            _relative(n.id, call.path),
+            n.params, n.macs,
+        ))
+    inner_edges = sorted((index[e.src], index[e.dst]) for e in graph.edges
+                         if e.src in index and e.dst in index)
+    return (call.class_name, tuple(items), tuple(inner_edges))
+
+
+def collapse_repeats(graph: ir.Graph) -> ir.Graph:
+    """Collapse every run of two or more identical consecutive sibling blocks."""
+    changed = True
+    while changed:
+        changed = False
+        for run in _runs(graph):
+            try:
+                graph = _collapse(graph, run)
+            except GraphError:
+                continue  # the run is not a clean chain (e.g. a node sits between blocks)
+            changed = True
+            break
+    return graph
+
+
+def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
+    leaf_boxes = {n.id for n in graph.nodes if n.kind == "module"}
+    by_parent: dict[str, list[tuple[ir.Call, list[int]]]] = {}
+    for call in graph.calls:
+        if call.repeat > 1 or call.id in leaf_boxes:
+            continue
+        members = _members(graph, call.id)
+        if members:
+            by_parent.setdefault(call.parent, []).append((call, members))
+    runs: list[list[tuple[ir.Call, list[int]]]] = []
+    for siblings in by_parent.values():
+        siblings.sort(key=lambda cm: cm[1][0])
+        current: list[tuple[ir.Call, list[int]]] = []
+        current_sig: Hashable = None
+        for call, members in siblings:
+            sig = signature(graph, call, members)
+            contiguous = bool(current) and members[0] == current[-1][1][-1] + 1
+            if current and sig == current_sig and contiguous:
+                current.append((call, members))
+                continue
+            if len(current) >= 2:
+                runs.append(current)
+            current, current_sig = [(call, members)], sig
+        if len(current) >= 2:
+            runs.append(current)
+    runs.sort(key=lambda r: (r[0][0].path.count("."), r[0][1][0]))
+    return runs
+
+
+def _collapse(graph: ir.Graph, run: list[tuple[ir.Call, list[int]]]) -> ir.Graph:
+    first_call, first_members = run[0]
+    keep_ids = [graph.nodes[i].id for i in first_members]
+    block_of: dict[str, int] = {}
+    to_first: dict[str, str] = {}
+    for k, (_, members) in enumerate(run):
+        for pos, i in enumerate(members):
+            node_id = graph.nodes[i].id
+            block_of[node_id] = k
+            to_first[node_id] = keep_ids[pos]
+    removed = {node_id for node_id, k in block_of.items() if k > 0}
+    nodes = []
+    for n in graph.nodes:
+        if n.id in removed:
+            continue
+        if n.id == first_call.id:
+            n = n.replace(repeat=len(run))
+        nodes.append(n)
+    edges: dict[tuple[str, str], ir.Edge] = {}
+    for e in graph.edges:
+        in_src, in_dst = e.src in block_of, e.dst in block_of
+        if in_src and in_dst and block_of[e.src] != block_of[e.dst]:
+            continue  # block k feeding block k+1: hidden inside ×N
+        src = to_first.get(e.src, e.src)
+        dst = to_first.get(e.dst, e.dst)
+        if src != dst and (src, dst) not in edges:
+            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
+    last_call = run[-1][0]
+    gone_calls = {c.id for c, _ in run[1:]}
+    calls = tuple(
+        dataclasses.replace(c, repeat=len(run), last_path=last_call.path,
+                            outputs=last_call.outputs) if c.id == first_call.id else c
+        for c in graph.calls if c.id not in gone_calls
+    )
+    ordered = ir.topo_sort(nodes, edges.values())
+    out = graph.replace(nodes=ordered, edges=tuple(edges.values()), calls=calls)
+    ir.validate(out)
+    return out
