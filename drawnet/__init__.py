@@ -9,7 +9,7 @@ Example:
 Importing drawnet does not import torch; the first trace does.
 """
 
-from drawnet.api import draw_model, trace_model
+from drawnet.api import draw_model, model_stats, summary, trace_model
 from drawnet.emit.theme import Theme
 from drawnet.errors import (
     DrawnetError,
@@ -20,6 +20,7 @@ from drawnet.errors import (
     TraceError,
 )
 from drawnet.notebook import Diagram
+from drawnet.summary import Summary
 
 __version__ = "0.1.0"
 
@@ -30,9 +31,12 @@ __all__ = [
     "ModelTypeError",
     "OptionError",
     "RenderError",
+    "Summary",
     "Theme",
     "TraceError",
     "__version__",
     "draw_model",
+    "model_stats",
+    "summary",
     "trace_model",
 ]

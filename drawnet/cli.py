@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--theme", default="default", help="default or print")
     r.add_argument("--title", default=None, help="a title above the diagram")
     r.add_argument("--engine", default="auto", help="Graphviz engine (see drawnet.render)")
+    s = sub.add_parser("summary", help="print per-layer params, shapes and MACs (torchinfo-style)")
+    _add_model_args(s)
+    s.add_argument("--format", default="table", help="table (default), json, csv or markdown")
+    s.add_argument("--depth", type=_summary_depth, default=3,
+                   help="deepest row shown, or 'all' (default 3)")
+    s.add_argument("--columns", default=None, metavar="COLS",
+                   help="comma-separated: input_shape, output_shape, kernel, params, "
+                        "params_percent, macs, flops, memory, trainable "
+                        "(default output_shape,params,macs)")
+    s.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     return parser
 
 
@@ -200,6 +210,34 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_depth(text: str) -> int | None:
+    if text.strip().lower() in ("all", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'all'") from None
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from drawnet.api import summary
+    from drawnet.errors import choices
+    from drawnet.summary import DEFAULT_COLUMNS, FORMATS
+
+    if args.format not in FORMATS:
+        raise choices(args.format, FORMATS, "format")
+    model = load_model(args.spec, trust_pickle=args.trust_pickle)
+    size, dtypes = _inputs(args)
+    result = summary(model, size, dtypes=dtypes, depth=args.depth, tracer=args.tracer,
+                     mode=args.mode, columns=args.columns or DEFAULT_COLUMNS)
+    text = result.to_text(args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -212,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(args)
+        if args.command == "summary":
+            return _summary(args)
     except (DrawnetError, OSError) as e:
         if args.debug:
             raise

@@ -54,3 +54,7 @@ def choices(value: object, valid: Iterable[str], what: str) -> OptionError:
     """
     listed = ", ".join(repr(v) for v in valid)
     return OptionError(f"unknown {what}: {value!r} (must be one of {listed})")
+
+
+class MissingDependencyError(DrawnetError, ImportError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
