@@ -175,3 +175,83 @@ def draw_model(
                     wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
                     color_by=color_by)
     return Diagram(graph, source, engine=engine)
+
+
+# --- per-layer statistics: summary() and model_stats() ----------------------------------
+
+from collections.abc import Sequence  # noqa: E402
+
+from drawnet.summary import DEFAULT_COLUMNS, Summary  # noqa: E402
+
+
+def summary(
+    model: Any,
+    input_size: Any = None,
+    *,
+    input_data: Any = None,
+    kwargs: Mapping[str, Any] | None = None,
+    dtypes: Any = None,
+    depth: int | None = 3,
+    columns: str | Sequence[str] = DEFAULT_COLUMNS,
+    tracer: str = "auto",
+    mode: str = "eval",
+) -> Summary:
+    """Per-layer statistics of ``model``: ``print()`` it for a torchinfo-style table.
+
+    Inputs are given as for :func:`draw_model`. ``depth`` is the deepest row shown
+    (torchinfo's default 3; None for all); deeper modules are folded into their
+    ancestor's row. ``columns`` picks from ``input_shape``, ``output_shape``, ``kernel``,
+    ``params``, ``params_percent``, ``macs``, ``flops``, ``memory``, ``trainable``.
+    MACs are counted per op from shapes (see ``docs/counting.md``).
+
+    Example:
+        >>> import torch, drawnet
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+        >>> s = drawnet.summary(net, [1, 3, 32, 32])
+        >>> s.total_params, s.total_macs, s.layers[1].output_shape
+        (224, 194400, (1, 8, 30, 30))
+        >>> str(s).splitlines()[4].split()
+        ['├─Conv2d:', '1-1', '[1,', '8,', '30,', '30]', '224', '194,400']
+    """
+    from drawnet.summary import build_summary, check_columns, check_depth
+
+    cols = check_columns(columns)
+    check_depth(depth)
+    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                        dtypes=dtypes, tracer=tracer, mode=mode)
+    return build_summary(graph, depth=depth, columns=cols)
+
+
+def model_stats(
+    model: Any,
+    input_size: Any = None,
+    *,
+    input_data: Any = None,
+    kwargs: Mapping[str, Any] | None = None,
+    dtypes: Any = None,
+    tracer: str = "auto",
+    mode: str = "eval",
+) -> Any:
+    """tensorwatch's ``model_stats``: a ``pandas.DataFrame`` with one row per layer.
+
+    Columns: ``module_name``, ``class_name``, ``input_shape``, ``output_shape``,
+    ``params``, ``macs``, ``flops``, ``memory_read`` and ``memory_written`` (bytes).
+    Rows are the calls of leaf modules, plus any container call with work or parameters
+    of its own (a residual ``add``), so each column sums to the model's total. Prints
+    nothing; a layer without a counting rule (``Dropout``) simply costs 0. Needs pandas
+    (``pip install drawnet[pandas]``).
+
+    Example:
+        >>> import torch, drawnet
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(),
+        ...                           torch.nn.Linear(8, 2))
+        >>> df = drawnet.model_stats(net, [1, 4])
+        >>> df[["module_name", "class_name", "params", "macs"]].values.tolist()
+        [['0', 'Linear', 40, 32], ['1', 'Dropout', 0, 0], ['2', 'Linear', 18, 16]]
+    """
+    from drawnet.summary import build_summary, require_pandas, stats_frame
+
+    require_pandas("model_stats()")
+    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                        dtypes=dtypes, tracer=tracer, mode=mode)
+    return stats_frame(build_summary(graph, depth=None))

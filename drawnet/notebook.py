@@ -53,17 +53,19 @@ class Diagram:
         """The tracer that produced the graph ('meta', 'eager' or 'jit')."""
         return self.graph.get_meta("tracer")
 
-    def pipe(self, format: str = "svg") -> bytes:
-        """Render to bytes: ``svg``, ``png`` or ``pdf`` (``dot`` gives the source)."""
+    def pipe(self, format: str = "svg", *, dpi: int = 144) -> bytes:
+        """Render to bytes: ``svg``, ``png`` (at ``dpi``) or ``pdf``; ``dot`` is the source."""
         from drawnet import render
 
         if format == "dot":
             return self.source.encode("utf-8")
         if format not in render.FORMATS:
             raise choices(format, (*render.FORMATS, "dot"), "format")
-        return render.render(self.source, format, engine=self.engine)
+        return render.render(self.source, format, engine=self.engine, dpi=dpi)
 
-    def save(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], format: str | None = None, *, dpi: int = 144
+    ) -> Path:
         """Write the diagram, choosing the format from the suffix (.svg .png .pdf .dot).
 
         The file is written atomically; the path written is returned.
@@ -77,7 +79,7 @@ class Diagram:
             )
         if fmt not in SAVE_FORMATS:
             raise choices(fmt, SAVE_FORMATS, "format")
-        write_atomic(target, self.pipe(fmt))
+        write_atomic(target, self.pipe(fmt, dpi=dpi))
         return target
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:

@@ -120,9 +120,9 @@ def label_lines(node: ir.Node, style: Style, call: ir.Call | None = None) -> lis
     if node.outputs:
         lines.append(("shape", shapes_text(node.outputs)))
     cost = []
-    if style.show_params:
+    if style.show_params and node.params:
         cost.append(f"{human(node.params)} params")
-    if style.show_macs:
+    if style.show_macs and node.macs:
         cost.append(f"{human(node.macs)} MACs")
     if cost:
         lines.append(("cost", " · ".join(cost)))
@@ -135,6 +135,8 @@ def node_label(node: ir.Node, style: Style, call: ir.Call | None = None) -> str:
     parts = []
     for kind, text in label_lines(node, style, call):
         esc = escape_html(text)
+        if not esc.strip():
+            continue  # an empty <FONT></FONT> is a syntax error for some Graphviz builds
         if kind == "title":
             parts.append(f"<B>{esc}</B>")
         elif kind == "op":
@@ -143,7 +145,7 @@ def node_label(node: ir.Node, style: Style, call: ir.Call | None = None) -> str:
             parts.append(_font(esc, th.small_fontsize))
         else:
             parts.append(_font(esc, th.small_fontsize, th.muted_color))
-    return "<" + "<BR/>".join(parts) + ">"
+    return "<" + ("<BR/>".join(parts) or escape_html(node.kind)) + ">"
 
 
 def _size(node: ir.Node, style: Style, call: ir.Call | None) -> tuple[float, float]:

@@ -31,6 +31,7 @@ RANKSEP = 0.3
 NODESEP = 0.22
 ROW_GAP = 0.12
 TARGET = {"LR": 2.0, "TB": 1 / 1.6}
+PAGE = {"LR": 11.0, "TB": 12.0}  # a flow shorter than this (inches) is never wrapped
 
 
 def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
@@ -77,17 +78,21 @@ def plan_rows(
         cross[r] += across * 0.8 + NODESEP
     flow = [f + RANKSEP for f in flow]
     aim = target if target is not None else TARGET[orientation]
+    if sum(flow) <= PAGE[orientation]:
+        return {n.id: 0 for n in graph.nodes}  # it fits a page as it is
     best_cuts: list[int] = []
     best_score = math.inf
+    cost = cut_costs(graph, rank, k)
     for rows in range(1, k + 1):
-        cuts = _cuts(graph, rank, flow, rows)
+        cuts = _cuts(cost, flow, rows)
         segments = _segments(k, cuts)
         seg_flow = [sum(flow[a:b]) for a, b in segments]
         seg_cross = [max(cross[a:b]) for a, b in segments]
         along = max(seg_flow)
         across = sum(seg_cross) + ROW_GAP * (len(segments) - 1)
         ratio = along / across if orientation == "LR" else across / along
-        score = abs(math.log(ratio / aim)) + 0.06 * rows  # fewer rows read better
+        # Fewer rows read better, and every cut pays for what it splits.
+        score = abs(math.log(ratio / aim)) + 0.06 * rows + 0.02 * sum(cost[c] for c in cuts)
         if score < best_score - 1e-9:
             best_score, best_cuts = score, cuts
         if (orientation == "LR" and ratio < aim) or (orientation == "TB" and ratio > aim):
@@ -109,8 +114,10 @@ def _split_penalty(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[flo
     """For each cut rank, a cost for the module calls the cut would split across rows.
 
     A call that spans the cut costs its depth (splitting ``layer1`` costs 1, splitting a
-    block inside it 2, ...), so cuts fall between blocks and between stages first.
+    block inside it 2, ...), so cuts fall between blocks and between stages first. A
+    collapsed ×N block costs 100: cut through, its frame and its ×N would be lost.
     """
+    repeated = {c.id for c in graph.calls if c.repeat > 1}
     spans: dict[str, list[int]] = {}
     for n in graph.nodes:
         for depth, call in enumerate(n.scope, start=1):
@@ -118,30 +125,34 @@ def _split_penalty(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[flo
             lo_hi[0] = min(lo_hi[0], rank[n.id])
             lo_hi[1] = max(lo_hi[1], rank[n.id])
     penalty = [0.0] * (k + 1)
-    for lo, hi, depth in spans.values():
+    for call, (lo, hi, depth) in spans.items():
+        weight = 100 if call in repeated else depth
         for c in range(lo + 1, hi + 1):
-            penalty[c] += depth
+            penalty[c] += weight
     return penalty
 
 
-def _cuts(graph: ir.Graph, rank: Mapping[str, int], flow: list[float], rows: int) -> list[int]:
-    """Ranks at which to start new rows: near even splits, where the flow is thinnest.
+def cut_costs(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[float]:
+    """The cost of starting a new row at each rank.
 
-    A cut's cost counts the edges crossing it (one is the ideal: the row's single exit),
-    the module calls it splits, and its distance from the even split.
+    It counts the distinct tensors crossing the cut beyond the first (a block output
+    feeding both the next conv and a shortcut is still one clean exit) and the module
+    calls the cut splits (see :func:`_split_penalty`).
     """
-    k = len(flow)
-    if rows <= 1 or k < 2:
-        return []
-    # Count the distinct tensors (source nodes) crossing each cut: a block output feeding
-    # both the next conv and a shortcut is still one clean exit.
     sources: list[set[str]] = [set() for _ in range(k + 1)]
     for e in graph.edges:
         a, b = rank[e.src], rank[e.dst]
         for c in range(a + 1, b + 1):
             sources[c].add(e.src)
-    crossing = [len(s) for s in sources]
     split = _split_penalty(graph, rank, k)
+    return [4.0 * max(len(src) - 1, 0) + split[c] for c, src in enumerate(sources)]
+
+
+def _cuts(cost: list[float], flow: list[float], rows: int) -> list[int]:
+    """Ranks at which to start new rows: near even splits, where cutting costs least."""
+    k = len(flow)
+    if rows <= 1 or k < 2:
+        return []
     total = sum(flow)
     prefix = [0.0]
     for f in flow:
@@ -154,7 +165,7 @@ def _cuts(graph: ir.Graph, rank: Mapping[str, int], flow: list[float], rows: int
         hi = k - (rows - i)
         if lo > hi:
             break
-        best = min(range(lo, hi + 1), key=lambda c: (
-            4.0 * max(crossing[c] - 1, 0) + split[c] + 6.0 * abs(prefix[c] - goal) / share, c))
+        best = min(range(lo, hi + 1),
+                   key=lambda c: (cost[c] + 6.0 * abs(prefix[c] - goal) / share, c))
         cuts.append(best)
     return cuts
