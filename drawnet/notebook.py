@@ -13,6 +13,21 @@ from drawnet.errors import OptionError, RenderError, choices
 SAVE_FORMATS = ("svg", "png", "pdf", "dot")
 
 
+def _file_mode(path: Path) -> int:
+    """The mode an ordinary new file would get (0666 less the umask), or the old file's."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        pass
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
@@ -25,6 +40,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp makes the file 0600; give it the mode a plain open() would have.
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

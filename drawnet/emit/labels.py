@@ -22,9 +22,15 @@ MAX_LABEL = 60
 def escape_html(text: str) -> str:
     """Escape any string for a Graphviz HTML-like label (the only escaping drawnet does).
 
-    Characters XML forbids (control characters other than tab and newline) are dropped,
-    newlines become ``<BR/>`` breaks, and everything else is entity-escaped, so a name
-    can never close the label or inject markup.
+    Newlines become ``<BR/>`` breaks, tabs and carriage returns spaces; characters XML
+    forbids (other control characters, lone surrogates, U+FFFE/U+FFFF) become U+FFFD
+    ``�``, so a non-empty name never gives an empty label (some Graphviz builds reject
+    ``<B></B>``); markup and DOT characters are entity-escaped, so a name can never
+    close the label or inject markup.
+
+    Example:
+        >>> escape_html("\x08"), escape_html("{a|b}")
+        ('\ufffd', '&#123;a&#124;b&#125;')
     """
     out: list[str] = []
     for ch in text:
@@ -44,7 +50,7 @@ def escape_html(text: str) -> str:
         elif ch in "\t\r":
             out.append(" ")
         elif code < 0x20 or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            continue
+            out.append("\ufffd")
         elif ch in "[]{}|\\":
             out.append(f"&#{code};")
         else:
@@ -178,6 +184,8 @@ def path_range(first: str, last: str) -> str:
     Example:
         >>> path_range("encoder.layer.0", "encoder.layer.11")
         'encoder.layer.0–11'
+        >>> path_range("encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_11")
+        'encoder.layers.encoder_layer_0–11'
         >>> path_range("blocks.a", "blocks.b")
         'blocks.a … blocks.b'
     """
@@ -185,6 +193,8 @@ def path_range(first: str, last: str) -> str:
         return first
     head_a, _, tail_a = first.rpartition(".")
     head_b, _, tail_b = last.rpartition(".")
-    if head_a == head_b and tail_a.isdigit() and tail_b.isdigit():
-        return f"{first}–{tail_b}"
+    if head_a == head_b:
+        stem_a, stem_b = tail_a.rstrip("0123456789"), tail_b.rstrip("0123456789")
+        if stem_a == stem_b and tail_a != stem_a and tail_b != stem_b:
+            return f"{first}–{tail_b[len(stem_b):]}"
     return f"{first} … {last}"

@@ -83,16 +83,23 @@ def plan_rows(
     best_cuts: list[int] = []
     best_score = math.inf
     cost = cut_costs(graph, rank, k)
+    shortest = math.inf
     for rows in range(1, k + 1):
         cuts = _cuts(cost, flow, rows)
         segments = _segments(k, cuts)
         seg_flow = [sum(flow[a:b]) for a, b in segments]
         seg_cross = [max(cross[a:b]) for a, b in segments]
         along = max(seg_flow)
+        if along > 0.95 * shortest:
+            continue  # another row that does not shorten the longest one only adds height
+        shortest = min(shortest, along)
         across = sum(seg_cross) + ROW_GAP * (len(segments) - 1)
         ratio = along / across if orientation == "LR" else across / along
-        # Fewer rows read better, and every cut pays for what it splits.
-        score = abs(math.log(ratio / aim)) + 0.06 * rows + 0.02 * sum(cost[c] for c in cuts)
+        # Fewer rows read better, every cut pays for what it splits, and rows should be
+        # of similar length (a near-empty row buys aspect ratio, not readability).
+        balance = 1.0 - (sum(seg_flow) / len(seg_flow)) / along
+        score = (abs(math.log(ratio / aim)) + 0.06 * rows + 0.02 * sum(cost[c] for c in cuts)
+                 + 0.8 * balance)
         if score < best_score - 1e-9:
             best_score, best_cuts = score, cuts
         if (orientation == "LR" and ratio < aim) or (orientation == "TB" and ratio > aim):
