@@ -177,7 +177,7 @@ def canonical_op(name: str) -> str:
     out = name.strip()
     # Each step shortens the name or maps a dunder to a fixed point, so this ends.
     for _ in range(len(out) + 2):
-        step = _canonical_step(out)
+        step = _canonical_step(out).strip()  # '0\r_' -> '0\r' -> '0'
         if step == out:
             break
         out = step
