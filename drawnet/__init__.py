@@ -16,8 +16,10 @@ from drawnet.errors import (
     InputError,
     ModelTypeError,
     OptionError,
+    OutputError,
     RenderError,
     TraceError,
+    UnsafeFileError,
 )
 from drawnet.notebook import Diagram
 from drawnet.summary import Summary
@@ -30,10 +32,12 @@ __all__ = [
     "InputError",
     "ModelTypeError",
     "OptionError",
+    "OutputError",
     "RenderError",
     "Summary",
     "Theme",
     "TraceError",
+    "UnsafeFileError",
     "__version__",
     "draw_model",
     "model_stats",

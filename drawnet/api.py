@@ -92,12 +92,16 @@ def layer_graph(
     out = at(None)
     deepest = max((m.depth for m in graph.modules), default=1)
     chosen = "all"
-    if len(out.nodes) > max_boxes:
+    full = len(out.nodes)
+    if full > max_boxes:
         for d in range(deepest - 1, 0, -1):
             out = at(d)
             chosen = str(d)
             if len(out.nodes) <= max_boxes:
                 break
+        note = (f"depth {chosen} chosen automatically: full depth gives {full} nodes, more "
+                f"than max_boxes={max_boxes} (pass depth=None to draw them all)")
+        return out.replace(meta=(*out.meta, ("depth", chosen), ("note", note)))
     return out.replace(meta=(*out.meta, ("depth", chosen)))
 
 

@@ -6,23 +6,33 @@
   (``torchvision.models:resnet18``), or an ``nn.Module`` instance at that name;
 - ``path/to/file.py:factory`` — the same, from a Python file;
 - ``model.pt2`` — a saved ``torch.export`` program; ``model.pt`` / ``.ts`` — a TorchScript
-  archive (``torch.jit.save``). A whole pickled module is refused unless
-  ``--trust-pickle`` is given, because unpickling can run arbitrary code.
+  archive (``torch.jit.save``).
 
-User mistakes exit with status 2 and one line on stderr (``--debug`` shows the traceback).
+Saved files are loaded without running code from them: a ``.pt2`` archive is checked to
+hold no pickled Python objects before ``torch.export.load`` (which would unpickle them),
+and a ``torch.save`` file is read with ``weights_only=True``. A state dict is refused with
+a hint (the picture needs the model's code: name its factory), and a whole pickled module
+is refused unless ``--trust-pickle`` is given, because unpickling can run arbitrary code.
+
+Exit status: 0 on success; 2 with one line on stderr for anything the user can fix (a bad
+SPEC, option or input shape, a model that fails, a render or output problem); 1 for an
+unexpected error inside drawnet; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from drawnet.errors import DrawnetError, InputError, OptionError
+from drawnet.errors import DrawnetError, InputError, OptionError, UnsafeFileError
 
 USAGE_ERROR = 2
 
@@ -53,49 +63,69 @@ def _call_factory(obj: Any, spec: str) -> Any:
 
     if isinstance(obj, torch.nn.Module):
         return obj
+    if isinstance(obj, type) and not issubclass(obj, torch.nn.Module):
+        raise SpecError(f"{spec!r} is the class {obj.__name__}, not an nn.Module class")
     if not callable(obj):
         raise SpecError(f"{spec!r} is a {type(obj).__name__}, not a model or a factory")
     try:
-        return obj()
-    except TypeError as e:
-        raise SpecError(f"calling {spec!r} with no arguments failed: {e}") from e
+        model = obj()
+    except (Exception, SystemExit) as e:
+        raise SpecError(f"calling {spec!r} with no arguments failed: {_cause(e)}") from e
+    if not isinstance(model, torch.nn.Module):
+        raise SpecError(
+            f"calling {spec!r} gave a {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model
+
+
+def _cause(e: BaseException) -> str:
+    """``Type: first line`` of an exception, for one-line messages."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ptl", ".bin", ".ckpt", ".tar")
+"""Suffixes of saved models and weights SPEC may name on its own (no ``:factory``)."""
 
 
 def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
-    """Resolve a SPEC (see the module docstring) to an ``nn.Module``."""
+    """Resolve a SPEC (see the module docstring) to an ``nn.Module``.
+
+    Raises :class:`SpecError` (a ``ValueError``) with a one-line reason when it cannot,
+    and :class:`~drawnet.errors.UnsafeFileError` for a pickled model without
+    ``trust_pickle``.
+
+    Example:
+        >>> load_model("torch.nn:Identity")
+        Identity()
+        >>> load_model("torch.nn:nope")
+        Traceback (most recent call last):
+        ...
+        drawnet.cli.SpecError: 'torch.nn' has no attribute 'nope'
+    """
+    if not spec.strip():
+        raise SpecError("SPEC is empty: use package.module:factory, file.py:factory, "
+                        "or a saved .pt2 / TorchScript file")
+    if Path(spec).suffix.lower() != ".py" and Path(spec).is_file():  # even "C:" paths
+        return _load_saved(Path(spec), trust_pickle=trust_pickle)
     path_part, _, attr = spec.rpartition(":") if ":" in spec else (spec, "", "")
     if path_part.endswith(".py") or (not attr and spec.endswith(".py")):
-        file = Path(path_part or spec)
-        if not file.is_file():
-            raise SpecError(f"no such file: {str(file)!r}")
-        if not attr:
-            raise SpecError(f"{spec!r} names a file but no factory: use {file}:make_model")
-        mod_name = f"_drawnet_user_{file.stem}"
-        loader_spec = importlib.util.spec_from_file_location(mod_name, file)
-        if loader_spec is None or loader_spec.loader is None:
-            raise SpecError(f"cannot import {str(file)!r} as Python")
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.path.insert(0, str(file.resolve().parent))
-        try:
-            loader_spec.loader.exec_module(module)
-        except Exception as e:
-            raise SpecError(f"importing {str(file)!r} failed: {type(e).__name__}: {e}") from e
-        finally:
-            sys.path.remove(str(file.resolve().parent))
-        if not hasattr(module, attr):
-            raise SpecError(f"{str(file)!r} has no attribute {attr!r}")
-        return _call_factory(getattr(module, attr), spec)
-    if not attr and Path(spec).suffix in (".pt2", ".pt", ".pth", ".ts", ".ptl"):
+        return _load_from_file(Path(path_part or spec), attr, spec)
+    if not attr and (Path(spec).suffix.lower() in SAVED_SUFFIXES or Path(spec).is_file()):
         return _load_saved(Path(spec), trust_pickle=trust_pickle)
     if not attr:
+        if ":" in spec:
+            raise SpecError(f"{spec!r} names no factory after ':': use {path_part}:make_model")
         raise SpecError(
             f"cannot tell what {spec!r} is: use package.module:factory, file.py:factory, "
             "or a saved .pt2 / TorchScript file"
         )
+    if not path_part:
+        raise SpecError(f"{spec!r} names no module before ':': use package.module:{attr}")
     try:
         module = importlib.import_module(path_part)
-    except Exception as e:
-        raise SpecError(f"cannot import {path_part!r}: {type(e).__name__}: {e}") from e
+    except (Exception, SystemExit) as e:
+        raise SpecError(f"cannot import {path_part!r}: {_cause(e)}") from e
     obj: Any = module
     for name in attr.split("."):
         if not hasattr(obj, name):
@@ -104,34 +134,275 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
     return _call_factory(obj, spec)
 
 
+def _load_from_file(file: Path, attr: str, spec: str) -> Any:
+    if not file.exists():
+        raise SpecError(f"no such file: {str(file)!r}")
+    if not file.is_file():
+        raise SpecError(f"{str(file)!r} is not a file")
+    if not attr:
+        raise SpecError(f"{spec!r} names a file but no factory: use {file}:make_model")
+    mod_name = f"_drawnet_user_{file.stem}"
+    loader_spec = importlib.util.spec_from_file_location(mod_name, file)
+    if loader_spec is None or loader_spec.loader is None:
+        raise SpecError(f"cannot import {str(file)!r} as Python")
+    module = importlib.util.module_from_spec(loader_spec)
+    folder = str(file.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        loader_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise SpecError(f"{str(file)!r} line {e.lineno}: SyntaxError: {e.msg}") from e
+    except (Exception, SystemExit) as e:
+        raise SpecError(f"importing {str(file)!r} failed: {_cause(e)}") from e
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    obj: Any = module
+    for name in attr.split("."):
+        if not hasattr(obj, name):
+            raise SpecError(f"{str(file)!r} has no attribute {attr!r}")
+        obj = getattr(obj, name)
+    return _call_factory(obj, spec)
+
+
+# -- saved models -------------------------------------------------------------------------
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_CODE_OPS = frozenset({
+    "GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD",
+    "EXT1", "EXT2", "EXT4",
+})
+
+
 def _load_saved(file: Path, *, trust_pickle: bool) -> Any:
+    """Load a saved model without unpickling arbitrary objects unless ``trust_pickle``.
+
+    - a ``torch.export`` archive (``.pt2``): every pickle inside it is checked first
+      (``torch.export.load`` falls back to full unpickling), then it is loaded;
+    - a TorchScript archive: ``torch.jit.load``, which runs no Python;
+    - a ``torch.save`` file: ``torch.load(weights_only=True)``; a state dict or
+      checkpoint is refused (drawing needs the model's code); a file that needs full
+      unpickling (a whole pickled ``nn.Module``) is refused unless ``trust_pickle``.
+    """
     import torch
 
-    if not file.is_file():
+    if not file.exists():
         raise SpecError(f"no such file: {str(file)!r}")
-    if file.suffix == ".pt2":
+    if not file.is_file():
+        raise SpecError(f"{str(file)!r} is not a file")
+    with open(file, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise SpecError(f"{str(file)!r} is empty")
+    names = _zip_names(file) if head == _ZIP_MAGIC else []
+    if file.suffix.lower() == ".pt2" or any(n.endswith("/archive_format") for n in names):
+        if not names:
+            raise SpecError(f"{str(file)!r} is not a torch.export archive (not a zip file)")
+        if not trust_pickle:
+            unsafe = _unsafe_members(file, names)
+            if unsafe:
+                raise UnsafeFileError(
+                    f"{str(file)!r} holds pickled Python objects ({unsafe[0]}), and loading "
+                    "them can run arbitrary code: pass --trust-pickle only if you trust "
+                    "the file"
+                )
         try:
             return torch.export.load(str(file)).module()
         except Exception as e:
-            raise SpecError(f"cannot load {str(file)!r} as a torch.export program: {e}") from e
-    try:
-        return torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
-    except Exception as jit_error:
-        if not trust_pickle:
             raise SpecError(
-                f"{str(file)!r} is not a TorchScript archive; if it is a pickled nn.Module, "
-                "loading it can run arbitrary code: pass --trust-pickle if you trust it"
-            ) from jit_error
+                f"cannot load {str(file)!r} as a torch.export program: {_cause(e)}"
+            ) from e
+    if any(n.endswith("/constants.pkl") for n in names):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated"
+                return torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
+        except Exception as e:
+            raise SpecError(
+                f"cannot load {str(file)!r} as a TorchScript archive: {_cause(e)}"
+            ) from e
+    return _load_pickled(file, zipped=bool(names), trust_pickle=trust_pickle)
+
+
+def _zip_names(file: Path) -> list[str]:
     try:
-        obj = torch.load(str(file), map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise SpecError(f"cannot load {str(file)!r}: {e}") from e
-    if not isinstance(obj, torch.nn.Module):
+        with zipfile.ZipFile(file) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SpecError(f"{str(file)!r} is a damaged archive: {_cause(e)}") from e
+
+
+def _load_pickled(file: Path, *, zipped: bool, trust_pickle: bool) -> Any:
+    import pickle
+
+    import torch
+
+    what = _pickled_class(file, zipped=zipped)
+    if what is None:
         raise SpecError(
-            f"{str(file)!r} holds a {type(obj).__name__}, not a model (a state dict needs the "
-            "model's code: use package.module:factory)"
+            f"cannot load {str(file)!r}: not a TorchScript, torch.export or torch.save file"
         )
-    return obj
+    try:
+        obj = torch.load(str(file), map_location="cpu", weights_only=True, mmap=zipped)
+    except pickle.UnpicklingError as e:
+        if not trust_pickle:
+            held = f"a pickled {what}" if what else "pickled Python objects"
+            raise UnsafeFileError(
+                f"{str(file)!r} holds {held}, and unpickling can run arbitrary code: pass "
+                "--trust-pickle only if you trust the file, or save the model with "
+                "torch.jit.save or torch.export.save"
+            ) from e
+        try:
+            obj = torch.load(str(file), map_location="cpu", weights_only=False)
+        except Exception as e2:
+            hint = ""
+            if isinstance(e2, AttributeError | ImportError):
+                hint = " (the model's class must be importable: run from its project folder)"
+            raise SpecError(f"cannot unpickle {str(file)!r}: {_cause(e2)}{hint}") from e2
+    except Exception as e:
+        raise SpecError(f"cannot load {str(file)!r}: {_cause(e)}") from e
+    if isinstance(obj, torch.nn.Module):
+        return obj
+    if isinstance(obj, Mapping):
+        tensors = sum(1 for v in obj.values() if isinstance(v, torch.Tensor))
+        held = (f"a state dict ({tensors} tensors)" if tensors == len(obj) and tensors
+                else "a dict (a checkpoint or state dict: keys "
+                     + ", ".join(repr(str(k)) for k in list(obj)[:4])
+                     + (", ..." if len(obj) > 4 else "") + ")")
+        raise SpecError(
+            f"{str(file)!r} holds {held}, not a model: weights need the model's code; "
+            "name the model's factory instead (package.module:factory or file.py:factory)"
+        )
+    raise SpecError(f"{str(file)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
+
+
+# Globals a plain torch.save of tensors and dicts refers to: not worth naming.
+_TENSOR_GLOBALS = ("torch._utils.", "torch.serialization.", "collections.OrderedDict",
+                   "torch.Size", "torch._tensor.", "torch.nn.parameter.Parameter")
+
+
+def _pickled_class(file: Path, *, zipped: bool) -> str | None:
+    """What a ``torch.save`` file pickles, read without unpickling it.
+
+    ``None`` if it is not a ``torch.save`` file at all; ``""`` if it holds only tensors,
+    dicts and plain values (or cannot say); else the first class or function the pickle
+    would import, such as ``torch.nn.modules.container.Sequential``.
+    """
+    if zipped:
+        with zipfile.ZipFile(file) as z:
+            pickles = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not pickles:
+                return None
+            data = z.read(pickles[0])
+    else:
+        with open(file, "rb") as fh:
+            data = fh.read(1 << 20)
+        if data[:1] != b"\x80":
+            return None
+    for name in _pickle_globals(data):
+        if not name.startswith(_TENSOR_GLOBALS) and not name.endswith("Storage"):
+            return name
+    return ""
+
+
+def _pickle_globals(data: bytes) -> list[str]:
+    """``module.name`` of every class or function a pickle imports (GLOBAL/STACK_GLOBAL).
+
+    Reads up to four pickles one after another (the legacy ``torch.save`` format writes a
+    magic number, the protocol and system info before the object itself).
+    """
+    import pickletools
+
+    found: list[str] = []
+    strings: list[str] = []
+    start = 0
+    for _ in range(4):
+        end = start
+        try:
+            for op, arg, pos in pickletools.genops(data[start:]):
+                end = start + (pos or 0) + 1
+                if op.name == "GLOBAL" and isinstance(arg, str):
+                    found.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(arg, str) and "UNICODE" in op.name:
+                    strings.append(arg)
+        except Exception:
+            break  # truncated or not a pickle: what was read so far
+        if end >= len(data) or data[end:end + 1] != b"\x80":
+            break
+        start = end
+    return found
+
+
+def _unsafe_members(file: Path, names: list[str]) -> list[str]:
+    """Members of a ``.pt2`` archive that only full unpickling could load.
+
+    Raw tensor payloads (listed with ``use_pickle: false`` in the archive's weight and
+    constant configs) are skipped; every nested ``torch.save`` file must load with
+    ``weights_only=True``, and every bare pickle must name no class or function.
+    """
+    import io
+
+    import torch
+
+    raw = _raw_payloads(file, names)
+    bad: list[str] = []
+    with zipfile.ZipFile(file) as z:
+        for name in names:
+            if name in raw or name.endswith("/"):
+                continue
+            with z.open(name) as fh:
+                head = fh.read(4)
+            if head == _ZIP_MAGIC:
+                try:
+                    torch.load(io.BytesIO(z.read(name)), map_location="cpu", weights_only=True)
+                except Exception:  # refuses to load, or cannot be checked: not safe
+                    bad.append(name)
+            elif head[:1] == b"\x80" and _pickle_names_code(z.read(name)):
+                bad.append(name)
+    return bad
+
+
+def _raw_payloads(file: Path, names: list[str]) -> set[str]:
+    """Archive members the ``.pt2`` configs declare as raw tensor bytes (never unpickled)."""
+    import json
+
+    raw: set[str] = set()
+    with zipfile.ZipFile(file) as z:
+        for name in names:
+            if not name.endswith("_config.json") or "/data/" not in name:
+                continue
+            folder = name.rsplit("/", 1)[0]
+            try:
+                config = json.loads(z.read(name)).get("config", {})
+            except (ValueError, AttributeError):
+                continue
+            if not isinstance(config, dict):
+                continue
+            for entry in config.values():
+                if isinstance(entry, dict) and entry.get("use_pickle") is False:
+                    raw.add(f"{folder}/{entry.get('path_name')}")
+    return raw
+
+
+def _pickle_names_code(data: bytes) -> bool:
+    """Whether ``data`` parses as a pickle that imports or calls anything."""
+    import pickletools
+
+    try:
+        ops = {op.name for op, _, _ in pickletools.genops(data)}
+    except Exception:
+        return False  # not a pickle (raw bytes that happen to start with 0x80)
+    return bool(ops & _PICKLE_CODE_OPS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``drawnet: error: ...`` and status 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        line = message.strip().splitlines()[0] if message.strip() else "bad arguments"
+        self.exit(USAGE_ERROR, f"drawnet: error: {line} (see {self.prog} --help)\n")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -141,7 +412,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="an input shape such as 1,3,224,224 (repeat for several inputs)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
-    p.add_argument("--tracer", default="auto", help="auto, meta, eager or jit")
+    p.add_argument("--tracer", default="auto", help="auto, meta, export, eager or jit")
     p.add_argument("--mode", default="eval", help="eval (default), train or same")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow loading a whole pickled nn.Module (can run arbitrary code)")
@@ -152,20 +423,36 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``drawnet``."""
     from drawnet import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="drawnet", description="Draw PyTorch models as layer-level diagrams.")
     parser.add_argument("--version", action="version", version=f"drawnet {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf or .dot")
     _add_model_args(r)
     r.add_argument("-o", "--output", required=True, help="output file; format from suffix")
     r.add_argument("--format", default=None, help="svg, png, pdf or dot (default: suffix)")
     r.add_argument("--orientation", "--rankdir", default="LR", help="LR (default) or TB")
-    r.add_argument("--depth", type=int, default=None, help="draw modules deeper than N as one box")
+    r.add_argument("--depth", type=_render_depth, default="auto",
+                   help="draw modules deeper than N as one box; 'auto' (default) or 'all'")
     r.add_argument("--no-clusters", action="store_true", help="do not frame module scopes")
+    r.add_argument("--no-fold", action="store_true",
+                   help="keep Conv, BN and ReLU (and the like) as separate boxes")
+    r.add_argument("--collapse-repeats", action="store_true",
+                   help="draw N identical consecutive blocks once, marked xN")
+    r.add_argument("--no-wrap", action="store_true",
+                   help="one long row (LR) or column (TB) instead of a page-shaped layout")
+    r.add_argument("--show-params", action="store_true", help="print params on every box")
+    r.add_argument("--show-macs", action="store_true", help="print MACs on every box")
+    r.add_argument("--color-by", default="family",
+                   help="family (default), macs, params or flops")
+    r.add_argument("--max-boxes", type=int, default=60, metavar="N",
+                   help="with --depth auto, reduce depth until at most N boxes (default 60)")
     r.add_argument("--theme", default="default", help="default or print")
     r.add_argument("--title", default=None, help="a title above the diagram")
     r.add_argument("--engine", default="auto", help="Graphviz engine (see drawnet.render)")
+    r.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="stop a Graphviz layout after this long (default 60)")
     s = sub.add_parser("summary", help="print per-layer params, shapes and MACs (torchinfo-style)")
     _add_model_args(s)
     s.add_argument("--format", default="table", help="table (default), json, csv or markdown")
@@ -194,19 +481,61 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     return size, dtypes
 
 
+def _mode(args: argparse.Namespace) -> str:
+    """The mode to trace in: a ``torch.export`` program keeps the mode it was exported in."""
+    if Path(args.spec).suffix.lower() != ".pt2":
+        return str(args.mode)
+    if args.mode == "train":
+        raise OptionError(
+            "a torch.export program keeps the train/eval mode it was exported in: "
+            "drop --mode train (or export the model in train mode)"
+        )
+    return "same"
+
+
+def _render_depth(text: str) -> int | str | None:
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value in ("all", "none"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number, 'auto' or 'all'") from None
+
+
 def _render(args: argparse.Namespace) -> int:
     from drawnet.api import draw_model
+    from drawnet.errors import choices
+    from drawnet.notebook import SAVE_FORMATS, check_target
 
-    model = load_model(args.spec, trust_pickle=args.trust_pickle)
+    # Check what is cheap before loading and tracing the model.
+    target = Path(args.output)
+    fmt = args.format or target.suffix.lower().lstrip(".")
+    if not fmt:
+        raise OptionError(f"cannot tell the format of {args.output!r}: give it a suffix "
+                          "(.svg, .png, .pdf, .dot) or pass --format")
+    if fmt not in SAVE_FORMATS:
+        raise choices(fmt, SAVE_FORMATS, "format")
+    check_target(target)
     size, dtypes = _inputs(args)
+    mode = _mode(args)
+    model = load_model(args.spec, trust_pickle=args.trust_pickle)
     diagram = draw_model(
         model, size, dtypes=dtypes, orientation=args.orientation, tracer=args.tracer,
         depth=args.depth, clusters=not args.no_clusters, theme=args.theme, title=args.title,
-        mode=args.mode, engine=args.engine,
+        mode=mode, engine=args.engine, fold=not args.no_fold,
+        collapse_repeats=args.collapse_repeats, wrap=not args.no_wrap,
+        show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
+        max_boxes=args.max_boxes,
     )
-    out = diagram.save(args.output, format=args.format)
+    out = diagram.save(target, format=fmt, timeout=args.timeout)
     boxes = sum(1 for n in diagram.graph.nodes if n.kind in ("module", "block"))
     print(f"wrote {out} ({boxes} layer boxes, tracer {diagram.tracer})")
+    for note in diagram.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -222,24 +551,42 @@ def _summary_depth(text: str) -> int | None:
 def _summary(args: argparse.Namespace) -> int:
     from drawnet.api import summary
     from drawnet.errors import choices
+    from drawnet.notebook import check_target, write_atomic
     from drawnet.summary import DEFAULT_COLUMNS, FORMATS
 
     if args.format not in FORMATS:
         raise choices(args.format, FORMATS, "format")
-    model = load_model(args.spec, trust_pickle=args.trust_pickle)
+    if args.output:
+        check_target(Path(args.output))
     size, dtypes = _inputs(args)
+    mode = _mode(args)
+    model = load_model(args.spec, trust_pickle=args.trust_pickle)
     result = summary(model, size, dtypes=dtypes, depth=args.depth, tracer=args.tracer,
-                     mode=args.mode, columns=args.columns or DEFAULT_COLUMNS)
+                     mode=mode, columns=args.columns or DEFAULT_COLUMNS)
     text = result.to_text(args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_atomic(Path(args.output), text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return 0
 
 
+INTERNAL_ERROR = 1
+INTERRUPTED = 130
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
+
+    0 on success; 2 (one line on stderr) for anything the user can fix: a bad SPEC or
+    option, a model that fails on the given inputs, a render or output problem; 1 for an
+    unexpected error inside drawnet (one line; ``--debug`` shows the traceback); 130 if
+    interrupted.
 
     Example:
         >>> main(["render", "no.such.module:f", "--input", "1,3", "-o", "x.svg"])
@@ -252,11 +599,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args)
         if args.command == "summary":
             return _summary(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("drawnet: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except (DrawnetError, OSError) as e:
         if args.debug:
             raise
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"drawnet: error: {message}", file=sys.stderr)
+        print(f"drawnet: error: {_one_line(e)}", file=sys.stderr)
         return USAGE_ERROR
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"drawnet: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(run again with --debug for the traceback, and please report it)",
+              file=sys.stderr)
+        return INTERNAL_ERROR
     parser.error(f"unknown command {args.command!r}")
-    return USAGE_ERROR

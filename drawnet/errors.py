@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class DrawnetError(Exception):
@@ -58,3 +58,76 @@ def choices(value: object, valid: Iterable[str], what: str) -> OptionError:
 
 class MissingDependencyError(DrawnetError, ImportError):
     """An optional package a feature needs is not installed (the message names the extra)."""
+
+
+class OutputError(DrawnetError, OSError):
+    """The output file cannot be written: a missing folder, a file in the way, no permission.
+
+    Example:
+        >>> isinstance(OutputError("cannot save to 'a/b.svg'"), OSError)
+        True
+    """
+
+
+class UnsafeFileError(DrawnetError, ValueError):
+    """A saved model would be loaded by unpickling, which can run arbitrary code."""
+
+
+# -- what a layer expects, for "wrong input shape" messages ----------------------------------
+
+_SPATIAL = {"1d": "L", "2d": "H×W", "3d": "D×H×W"}
+_NORMS = ("BatchNorm", "InstanceNorm", "SyncBatchNorm", "FrozenBatchNorm")
+
+
+def expected_input(class_name: str, attrs: Mapping[str, object]) -> str:
+    """What a standard layer expects as input, from its class and IR attributes, or ``""``.
+
+    Used after the failing layer's name in trace errors, so a wrong shape reads
+    ``in conv1 · Conv2d (input 1×3×224; expects N×3×H×W or 3×H×W)``. The attributes are
+    the ones :func:`drawnet.trace.common.module_attrs` records (``in_channels``,
+    ``in_features``...); an unknown layer gives ``""``.
+
+    Example:
+        >>> expected_input("Conv2d", {"in_channels": 3, "out_channels": 64})
+        'expects N×3×H×W or 3×H×W'
+        >>> expected_input("Linear", {"in_features": 512, "out_features": 10})
+        'expects …×512 (last dimension 512)'
+        >>> expected_input("LSTM", {"input_size": 8, "batch_first": True})
+        'expects N×L×8 or L×8'
+        >>> expected_input("MyBlock", {})
+        ''
+    """
+    a = attrs
+    suffix = class_name[-2:]
+    spatial = _SPATIAL.get(suffix)
+    channels = a.get("in_channels")
+    if spatial and isinstance(channels, int) and "Conv" in class_name:
+        return f"expects N×{channels}×{spatial} or {channels}×{spatial}"
+    features = a.get("num_features")
+    if class_name.startswith(_NORMS) and isinstance(features, int):
+        if suffix == "1d":
+            return f"expects N×{features} or N×{features}×L"
+        if spatial:
+            unbatched = f" or {features}×{spatial}" if "Instance" in class_name else ""
+            return f"expects N×{features}×{spatial}{unbatched}"
+    if spatial and "Pool" in class_name:
+        return f"expects N×C×{spatial} or C×{spatial}"
+    in_features = a.get("in_features")
+    if isinstance(in_features, int) and class_name.endswith("Linear"):
+        return f"expects …×{in_features} (last dimension {in_features})"
+    normalized = a.get("normalized_shape")
+    if class_name in ("LayerNorm", "RMSNorm") and normalized is not None:
+        dims = normalized if isinstance(normalized, tuple) else (normalized,)
+        last = "×".join(str(d) for d in dims)
+        return f"expects …×{last} (last dimensions {last})"
+    vocab = a.get("num_embeddings")
+    if class_name.startswith("Embedding") and isinstance(vocab, int):
+        return f"expects integer indices (dtype long) below {vocab}"
+    size = a.get("input_size")
+    if class_name in ("RNN", "LSTM", "GRU") and isinstance(size, int):
+        batched = f"N×L×{size}" if a.get("batch_first") else f"L×N×{size}"
+        return f"expects {batched} or L×{size}"
+    embed = a.get("embed_dim")
+    if class_name == "MultiheadAttention" and isinstance(embed, int):
+        return f"expects query …×{embed}"
+    return ""

@@ -177,3 +177,13 @@ def test_wrap_off_gives_one_row(resnet18: torch.nn.Module) -> None:
     assert '"%row' not in d.source
     w, h = svg_size(d.pipe("svg"))
     assert w / h > 4  # the ribbon wrapping exists to avoid
+
+
+def test_automatic_depth_is_said() -> None:
+    d = drawnet.draw_model(torchvision.models.resnet50(), [1, 3, 224, 224])
+    assert d.graph.get_meta("depth") == "2"
+    assert any("depth 2 chosen automatically" in n for n in d.notes)
+    assert "depth 2 chosen automatically" in repr(d)
+    full = drawnet.draw_model(torchvision.models.resnet50(), [1, 3, 224, 224], depth=None)
+    assert full.notes == []
+    assert len(full.graph.nodes) > 60

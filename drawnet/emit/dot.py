@@ -54,7 +54,7 @@ def dot_id(node_id: str) -> str:
         if ch in _SAFE:
             parts.append(ch)
         else:
-            parts.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+            parts.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
     return '"' + "".join(parts) + '"'
 
 
@@ -158,7 +158,8 @@ def _size(node: ir.Node, style: Style, call: ir.Call | None) -> tuple[float, flo
 def _shade(fraction: float, top: str) -> str:
     """Blend white towards ``top`` (#rrggbb) by ``fraction`` in [0, 1]."""
     r, g, b = (int(top[i:i + 2], 16) for i in (1, 3, 5))
-    f = min(max(fraction, 0.0), 1.0)
+    # At most 60% of the way, so dark and grey label text stays readable on any box.
+    f = 0.6 * min(max(fraction, 0.0), 1.0)
     mix = [round(255 + (c - 255) * f) for c in (r, g, b)]
     return "#" + "".join(f"{c:02x}" for c in mix)
 
