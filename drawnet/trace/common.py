@@ -1,4 +1,4 @@
-"""Pieces every tracer shares: the module table, output naming, and the model guard."""
+"""Pieces every tracer shares: the module table, output naming, failures and the guard."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from drawnet import ir
+from drawnet.errors import TraceError
 
 # Simple attributes worth keeping from a module: they label boxes and feed cost rules.
 MODULE_ATTRS = (
@@ -87,6 +88,180 @@ def flatten_tensors(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
     walk(value, prefix, 0)
     return out
+
+
+def is_cache(value: Any) -> bool:
+    """Whether ``value`` is a key/value cache object (transformers' ``Cache`` classes).
+
+    Example:
+        >>> class DynamicCache: ...
+        >>> is_cache(DynamicCache()), is_cache((1, 2))
+        (True, False)
+    """
+    return any(c.__name__.endswith("Cache") for c in type(value).__mro__[:-1])
+
+
+def _cache_tensors(value: Any) -> list[Any]:
+    """Every tensor held by a cache object, in attribute order (``layers[i].keys``...)."""
+    import torch
+
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(v: Any, depth: int) -> None:
+        if depth > 6 or id(v) in seen:
+            return
+        seen.add(id(v))
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+        elif isinstance(v, dict):
+            for item in v.values():
+                walk(item, depth + 1)
+        elif isinstance(v, tuple | list):
+            for item in v:
+                walk(item, depth + 1)
+        elif hasattr(v, "__dict__") and not isinstance(v, torch.nn.Module | type):
+            for key, item in vars(v).items():
+                if not key.startswith("_"):
+                    walk(item, depth + 1)
+
+    walk(value, 0)
+    return out
+
+
+def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
+    """The model's outputs as named groups of tensors, in the order the model gives them.
+
+    Each tensor is a group of its own, named as :func:`flatten_tensors` names it
+    (``logits``, ``0``, ``1.0``, ``hidden_states.2``; ``""`` for a bare tensor); a
+    cache object (transformers' ``DynamicCache``, ``EncoderDecoderCache``) is one group
+    holding all its tensors, named by where it sits (``past_key_values``), so a deep
+    model's cache is one output rather than two per layer.
+
+    Example:
+        >>> import torch
+        >>> out = {"logits": torch.zeros(1, 2), "pair": (torch.zeros(3), torch.zeros(4))}
+        >>> [(name, [tuple(t.shape) for t in ts]) for name, ts in output_groups(out)]
+        [('logits', [(1, 2)]), ('pair.0', [(3,)]), ('pair.1', [(4,)])]
+    """
+    import torch
+
+    out: list[tuple[str, list[Any]]] = []
+
+    def walk(v: Any, name: str, depth: int) -> None:
+        if depth > 8:
+            return
+        if isinstance(v, torch.Tensor):
+            out.append((name, [v]))
+        elif is_cache(v):
+            tensors = _cache_tensors(v)
+            if tensors:
+                out.append((name or "cache", tensors))
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                walk(item, f"{name}.{k}" if name else str(k), depth + 1)
+        elif isinstance(v, tuple | list):
+            for i, item in enumerate(v):
+                walk(item, f"{name}.{i}" if name else str(i), depth + 1)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            for f in dataclasses.fields(v):
+                walk(getattr(v, f.name), f"{name}.{f.name}" if name else f.name, depth + 1)
+        elif hasattr(v, "to_tuple") and hasattr(v, "keys"):
+            for k in v:
+                walk(v[k], f"{name}.{k}" if name else str(k), depth + 1)
+
+    walk(value, "", 0)
+    return out
+
+
+def output_node(name: str, metas: tuple[ir.TensorMeta, ...]) -> ir.Node:
+    """The output node of one output group (``output`` for a bare tensor).
+
+    Example:
+        >>> output_node("logits", (ir.TensorMeta((1, 2)),)).id
+        'output.logits'
+    """
+    return ir.Node(id=f"output.{name}" if name else "output", kind="output", op="output",
+                   label=name or "output", inputs=metas)
+
+
+# -- failures ------------------------------------------------------------------------------
+FailureKind = str
+DATA_DEPENDENT = "data-dependent"
+"""A failure caused by control flow on tensor values (``if x.sum() > 0``)."""
+
+_DATA_MARKS = (
+    "cannot be called on meta tensors", "data-dependent", "data dependent",
+    "GuardOnDataDependentSymNode", "DataDependentOutputException",
+    "Could not guard on data-dependent", "Could not extract specialized integer",
+    "aten._local_scalar_dense", "item() cannot", "unbacked",
+)
+
+
+class TracerFailure(TraceError):
+    """A tracer's failure, with what ``tracer='auto'`` needs to choose the next one.
+
+    ``tracer`` failed ``place`` (``in layer1.0.conv1 · Conv2d (input 1×64×56×56)``)
+    because of ``cause`` (``RuntimeError: ...``); ``kind`` is :data:`DATA_DEPENDENT` when
+    the model branched on tensor values, else ``""``.
+    """
+
+    def __init__(self, message: str, *, tracer: str, place: str = "", cause: str = "",
+                 kind: FailureKind = "") -> None:
+        super().__init__(message)
+        self.tracer = tracer
+        self.place = place
+        self.cause = cause
+        self.kind = kind
+
+
+def failure_kind(exc: BaseException) -> FailureKind:
+    """:data:`DATA_DEPENDENT` if ``exc`` (or an exception it chains) comes from control flow
+    on tensor values, which only a real run can follow; else ``""``.
+
+    Example:
+        >>> failure_kind(RuntimeError("Tensor.item() cannot be called on meta tensors"))
+        'data-dependent'
+        >>> failure_kind(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+        ''
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = f"{type(e).__name__}: {e}"
+        if any(mark in text for mark in _DATA_MARKS):
+            return DATA_DEPENDENT
+        e = e.__cause__ or e.__context__
+    return ""
+
+
+def cause_text(e: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message``, cut short (torch quotes whole graphs).
+
+    Example:
+        >>> cause_text(ValueError("bad\\nmore"))
+        'ValueError: bad'
+    """
+    text = str(e).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
+
+
+def place_text(path: str, class_name: str, shapes: tuple[ir.TensorMeta, ...],
+               expects: str = "") -> str:
+    """Where a trace stopped: ``in conv1 · Conv2d (input 1×3×224)``, and what the layer
+    expects when that is known.
+
+    Example:
+        >>> place_text("conv1", "Conv2d", (ir.TensorMeta((1, 3, 224)),), "expects N×3×H×W")
+        'in conv1 · Conv2d (input 1×3×224; expects N×3×H×W)'
+    """
+    got = ", ".join("×".join(str(d) for d in s.shape) for s in shapes) or "no tensors"
+    inside = f"input {got}; {expects}" if expects else f"input {got}"
+    return f"in {path} · {class_name} ({inside})" if class_name else f"in {path} ({inside})"
 
 
 def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
@@ -181,10 +356,10 @@ def guarded(model: Any, *, mode: str) -> Iterator[None]:
     """
     state = capture_state(model)
     try:
-        if mode == "eval":
-            model.train(False)
-        elif mode == "train":
-            model.train(True)
+        if mode in ("eval", "train"):
+            # torch.export's module refuses train(): it stays in its exported mode
+            with contextlib.suppress(NotImplementedError):
+                model.train(mode == "train")
         yield
     finally:
         restore_state(state)

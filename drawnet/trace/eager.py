@@ -23,7 +23,19 @@ from typing import Any
 
 from drawnet import ir, stats
 from drawnet.errors import TraceError
-from drawnet.trace.common import flatten_tensors, module_table, simple_value, tensor_meta
+from drawnet.trace.common import (
+    DATA_DEPENDENT,
+    TracerFailure,
+    cause_text,
+    failure_kind,
+    flatten_tensors,
+    module_table,
+    output_groups,
+    output_node,
+    place_text,
+    simple_value,
+    tensor_meta,
+)
 from drawnet.trace.inputs import ModelInputs, materialize
 
 # Calls whose results say nothing about the architecture.
@@ -66,6 +78,7 @@ class _Recorder:
         self.call_inputs: dict[str, tuple[ir.TensorMeta, ...]] = {}
         self.op_counts: dict[str, int] = {}
         self.nodes: list[ir.Node] = []
+        self.scopes: dict[str, tuple[str, ...]] = {}  # node id -> scope, for O(1) lookups
         self.edges: list[ir.Edge] = []
         self.producer: dict[int, tuple[weakref.ref[Any], str]] = {}
         self.ops_in_call: dict[str, int] = {}
@@ -100,12 +113,14 @@ class _Recorder:
         ins = tuple(tensor_meta(t) for t in in_tensors)
         outs = tuple(tensor_meta(t) for t in out_tensors)
         cost = stats.op_cost(op, ins, outs, attr_map)
+        scope = tuple(self.stack)
         self.nodes.append(ir.Node(
             id=node_id, kind="function", op=op, module_path=path,
             class_name=self.classes.get(path, ""), inputs=ins, outputs=outs,
             macs=cost.macs, flops=cost.flops, attrs=ir.attrs(**attr_map),
-            scope=tuple(self.stack),
+            scope=scope,
         ))
+        self.scopes[node_id] = scope
         for c in self.stack:
             self.ops_in_call[c] = self.ops_in_call.get(c, 0) + 1
         seen: set[str] = set()
@@ -157,10 +172,7 @@ class _Recorder:
     def _scope_of(self, node_id: str | None) -> tuple[str, ...]:
         if node_id is None:
             return ()
-        for n in reversed(self.nodes):
-            if n.id == node_id:
-                return n.scope
-        return ()
+        return self.scopes.get(node_id, ())
 
     def where(self) -> tuple[str, str, tuple[ir.TensorMeta, ...]] | None:
         """The innermost module call still running: (path, class, input shapes)."""
@@ -217,6 +229,14 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
 
     ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). The caller puts
     the model in the wanted train/eval mode and restores it (see ``common.guarded``).
+
+    Example:
+        >>> import torch
+        >>> from drawnet.trace.inputs import parse_inputs
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.ReLU())
+        >>> g = record(net, parse_inputs(net, [1, 4]), tracer="meta")
+        >>> [n.id for n in g.nodes], g.get_meta("tracer")
+        (['input.input', '0:linear', '1:relu', 'output'], 'meta')
     """
     import torch
     from torch.func import functional_call
@@ -237,9 +257,9 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         else:
             device = _model_device(model)
             if str(device) == "meta":
-                raise TraceError(
-                    "the model's weights are on the meta device, so it cannot run for real; "
-                    "use tracer='meta'"
+                raise TracerFailure(
+                    "eager trace needs real weights but the model is on the meta device; "
+                    "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
                 )
             stand_ins = {name: b.clone() for name, b in model.named_buffers()}
         args, kwargs = materialize(inputs, device, fill=tracer != "meta")
@@ -253,21 +273,19 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
                                      label=spec.name, outputs=(tensor_meta(t),)))
             rec.set_producer(t, f"input.{spec.name}")
         try:
-            with torch.no_grad(), _make_mode(rec):
+            with torch.no_grad(), _rng_kept(device), _make_mode(rec):
                 output = functional_call(model, stand_ins, args, kwargs, strict=False)
         except TraceError:
             raise
         except Exception as e:
-            raise _trace_error(e, rec, tracer) from e
+            raise _trace_error(e, rec, tracer, model) from e
         out_nodes: list[ir.Node] = []
-        for name, t in flatten_tensors(output):
-            node_id = f"output.{name}" if name else "output"
-            meta = tensor_meta(t)
-            out_nodes.append(ir.Node(id=node_id, kind="output", op="output",
-                                     label=name or "output", inputs=(meta,)))
-            src = rec.producer_of(t)
-            if src is not None:
-                rec.edges.append(ir.Edge(src, node_id, meta))
+        for name, tensors in output_groups(output):
+            out_nodes.append(output_node(name, tuple(tensor_meta(t) for t in tensors)))
+            for t in tensors:
+                src = rec.producer_of(t)
+                if src is not None:
+                    rec.edges.append(ir.Edge(src, out_nodes[-1].id, tensor_meta(t)))
         if not out_nodes:
             out_nodes.append(ir.Node(id="output", kind="output", op="output",
                                      label=f"output ({type(output).__name__})"))
@@ -276,37 +294,92 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
     finally:
         for h in handles:
             h.remove()
+    return finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
 
-    nodes = _apply_module_rules(rec.nodes, rec.calls, modules)
-    calls = tuple(rec.calls)
-    modules = _with_calls(modules, calls)
-    macs = sum(n.macs for n in nodes)
-    flops = sum(n.flops for n in nodes)
+
+def finish_graph(
+    model: Any,
+    modules: tuple[ir.ModuleInfo, ...],
+    nodes: list[ir.Node],
+    edges: list[ir.Edge],
+    ended_calls: list[ir.Call],
+    tracer: str,
+) -> ir.Graph:
+    """Assemble the op-level graph from what a recorder collected.
+
+    ``nodes`` are in the order the ops ran (inputs first, outputs last), ``ended_calls``
+    in the order the calls returned. Module rules set the cost of fused modules, module
+    rows get their call counts and shapes, totals are summed once, and calls are put in
+    the order they started.
+
+    A model none of whose submodules ran as modules (a bare ``nn.MultiheadAttention``,
+    whose forward uses its ``out_proj`` weights directly) is drawn as one box, as a leaf
+    model is: its ops are put in one call named by its class.
+
+    Example:
+        >>> import torch
+        >>> from drawnet.trace.common import module_table
+        >>> x = ir.TensorMeta((1, 4))
+        >>> nodes = [ir.Node(id="input.x", kind="input", op="input", outputs=(x,)),
+        ...          ir.Node(id=":relu", kind="function", op="relu", inputs=(x,), outputs=(x,)),
+        ...          ir.Node(id="output", kind="output", op="output", inputs=(x,))]
+        >>> edges = [ir.Edge("input.x", ":relu", x), ir.Edge(":relu", "output", x)]
+        >>> model = torch.nn.ReLU()
+        >>> g = finish_graph(model, module_table(model), nodes, edges, [], "meta")
+        >>> [n.id for n in g.nodes], [c.id for c in g.calls]
+        (['input.x', 'ReLU:relu', 'output'], ['ReLU'])
+    """
+    if not ended_calls and any(n.kind == "function" for n in nodes):
+        nodes, edges, ended_calls = _root_as_call(model, nodes, edges)
+    nodes = _apply_module_rules(nodes, ended_calls, modules)
+    modules = _with_calls(modules, tuple(ended_calls))
     totals = ir.Totals(
         params=sum(m.params for m in modules),
         trainable_params=sum(m.trainable_params for m in modules),
         buffers=sum(m.buffers for m in modules),
         param_bytes=sum(m.param_bytes for m in modules),
         buffer_bytes=sum(m.buffer_bytes for m in modules),
-        macs=macs, flops=flops,
+        macs=sum(n.macs for n in nodes), flops=sum(n.flops for n in nodes),
     )
-    edges = _dedupe(rec.edges)
-    graph = ir.Graph(
-        nodes=ir.topo_sort(nodes, edges), edges=edges, modules=modules,
-        calls=tuple(sorted(calls, key=_call_order(rec))), totals=totals,
+    unique_edges = _dedupe(edges)
+    return ir.Graph(
+        nodes=ir.topo_sort(nodes, unique_edges), edges=unique_edges, modules=modules,
+        calls=tuple(sorted(ended_calls, key=_call_order(nodes, ended_calls))), totals=totals,
         meta=(("model", type(model).__name__), ("tracer", tracer)),
     )
-    return graph
 
 
-def _call_order(rec: _Recorder) -> Callable[[ir.Call], int]:
-    # Calls are appended when they end; present them in the order they started.
+def _root_as_call(
+    model: Any, nodes: list[ir.Node], edges: list[ir.Edge]
+) -> tuple[list[ir.Node], list[ir.Edge], list[ir.Call]]:
+    """Put every op in one call of the root module (see :func:`finish_graph`)."""
+    root = type(model).__name__
+    renamed: dict[str, str] = {}
+    out: list[ir.Node] = []
+    for n in nodes:
+        if n.kind == "function":
+            renamed[n.id] = f"{root}{n.id}" if n.id.startswith(":") else n.id
+            n = n.replace(id=renamed[n.id], scope=(root, *n.scope), class_name=root)
+        out.append(n)
+    moved = [ir.Edge(renamed.get(e.src, e.src), renamed.get(e.dst, e.dst), e.tensor)
+             for e in edges]
+    call = ir.Call(
+        id=root, path="", class_name=root,
+        inputs=tuple(m for n in nodes if n.kind == "input" for m in n.outputs),
+        outputs=tuple(m for n in nodes if n.kind == "output" for m in n.inputs),
+    )
+    return out, moved, [call]
+
+
+def _call_order(nodes: list[ir.Node], ended: list[ir.Call]) -> Callable[[ir.Call], int]:
+    # Calls are appended when they end; present them in the order they started (the
+    # first op inside them); a call without ops goes after all ops, in the order it ended.
     first_seen: dict[str, int] = {}
-    for i, n in enumerate(rec.nodes):
+    for i, n in enumerate(nodes):
         for c in n.scope:
             first_seen.setdefault(c, i)
-    ends = {c.id: i for i, c in enumerate(rec.calls)}
-    return lambda c: first_seen.get(c.id, len(rec.nodes) + ends[c.id]) * 4096 + len(
+    ends = {c.id: i for i, c in enumerate(ended)}
+    return lambda c: first_seen.get(c.id, len(nodes) + ends[c.id]) * 4096 + len(
         c.id.split(".")
     )
 
@@ -326,9 +399,17 @@ def _apply_module_rules(
 ) -> list[ir.Node]:
     """Give fused modules (attention, RNNs) the cost of their whole rule, not their ops."""
     by_path = {m.path: m for m in modules}
+    ruled = {c.id for c in calls if c.class_name in stats.MODULE_RULES}
+    if not ruled:
+        return list(nodes)
+    members: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for c in n.scope:
+            if c in ruled:
+                members.setdefault(c, []).append(i)
     out = list(nodes)
     for call in calls:
-        if call.class_name not in stats.MODULE_RULES:
+        if call.id not in ruled:
             continue
         info = by_path.get(call.path)
         cost = stats.module_cost(call.class_name, dict(info.attrs) if info else {},
@@ -336,11 +417,10 @@ def _apply_module_rules(
         if cost is None:
             continue
         first = True
-        for i, n in enumerate(out):
-            if call.id in n.scope:
-                out[i] = n.replace(macs=cost.macs if first else 0,
-                                   flops=cost.flops if first else 0)
-                first = False
+        for i in members.get(call.id, []):
+            out[i] = out[i].replace(macs=cost.macs if first else 0,
+                                    flops=cost.flops if first else 0)
+            first = False
     return out
 
 
@@ -373,16 +453,100 @@ def _model_device(model: Any) -> Any:
     return torch.device("cpu")
 
 
-def _trace_error(e: BaseException, rec: _Recorder, tracer: str) -> TraceError:
-    where = rec.where()
-    cause = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-    if where is None:
-        place = "in the model's own forward"
-    else:
-        path, cls, shapes = where
-        got = ", ".join("×".join(str(d) for d in s.shape) for s in shapes) or "no tensors"
-        place = f"in {path} · {cls} (input {got})"
-    hint = ""
+def _rng_kept(device: Any) -> Any:
+    """Give back the global RNG state after a run (Dropout in train mode draws from it)."""
+    import torch
+
+    devices = [device] if getattr(device, "type", str(device)) == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+def on_meta(model: Any) -> bool:
+    """Whether the model's weights live on the ``meta`` device (no values to compute with).
+
+    Example:
+        >>> import torch
+        >>> on_meta(torch.nn.Linear(2, 2)), on_meta(torch.nn.Linear(2, 2, device="meta"))
+        (False, True)
+    """
+    return str(_model_device(model)) == "meta"
+
+
+def failure(
+    tracer: str, e: BaseException, where: tuple[str, str, tuple[ir.TensorMeta, ...]] | None,
+    model: Any, *, place: str | None = None, root_inputs: tuple[ir.TensorMeta, ...] = (),
+) -> TracerFailure:
+    """The :class:`TracerFailure` for exception ``e`` raised while ``tracer`` ran the model.
+
+    ``where`` is the innermost module call still running (path, class, input shapes), or
+    None in the root module's own code (then ``root_inputs`` are the shapes shown); the
+    message names it, the tracer, the cause, and the tracer that may work instead.
+
+    Example:
+        >>> import torch
+        >>> e = failure("meta", RuntimeError("boom"), None, torch.nn.Identity(),
+        ...             root_inputs=(ir.TensorMeta((1, 4)),))
+        >>> str(e).split(";")[0]
+        'meta trace failed in Identity.forward (input 1×4): RuntimeError: boom'
+    """
+    if place is None:
+        if where is None:  # between child calls, in the root module's own code
+            where = (f"{type(model).__name__}.forward", "", root_inputs)
+            place = place_text(*where)
+        else:
+            place = place_text(*where, expects=_expects(model, where[0], where[1]))
+    cause = cause_text(e)
+    kind = failure_kind(e)
+    return TracerFailure(f"{tracer} trace failed {place}: {cause}; {hint(tracer, kind, model)}",
+                         tracer=tracer, place=place, cause=cause, kind=kind)
+
+
+def _expects(model: Any, path: str, class_name: str) -> str:
+    """What the layer at ``path`` expects as input (``expects N×3×H×W or 3×H×W``), or ''."""
+    from drawnet import errors
+
+    expected_input = getattr(errors, "expected_input", None)
+    if expected_input is None or not class_name:
+        return ""
+    try:
+        module = model.get_submodule(path) if path and path != class_name else model
+    except AttributeError:
+        return ""
+    from drawnet.trace.common import module_attrs
+
+    try:
+        return str(expected_input(class_name, dict(module_attrs(module))))
+    except Exception:
+        return ""
+
+
+def hint(tracer: str, kind: str, model: Any) -> str:
+    """Which tracer to try instead, given who failed and why (see :func:`failure`).
+
+    Example:
+        >>> import torch
+        >>> hint("meta", "data-dependent", torch.nn.Linear(2, 2))
+        "the model branches on tensor values, which only a real run can follow: use tracer='eager'"
+    """
+    meta_weights = on_meta(model)
+    if kind == DATA_DEPENDENT:
+        if meta_weights:
+            return ("the model branches on tensor values, which only a real run can follow, "
+                    "and its weights are on the meta device: load real weights (e.g. "
+                    "model.to_empty(device='cpu') then load_state_dict) and use tracer='eager'")
+        if tracer in ("eager", "jit"):
+            return "the model branches on tensor values; check the input values and shapes"
+        return ("the model branches on tensor values, which only a real run can follow: "
+                "use tracer='eager'")
     if tracer == "meta":
-        hint = "; if the model branches on tensor values, try tracer='eager'"
-    return TraceError(f"{tracer} trace failed {place}: {cause}{hint}")
+        return ("if the error comes from the meta device, try tracer='export' (fake tensors, "
+                "no compute)" + ("" if meta_weights else " or tracer='eager' (a real run)"))
+    if tracer == "export":
+        return "try tracer='meta' (no compute)" + (
+            "" if meta_weights else " or tracer='eager' (a real run)")
+    return "check the input shapes and dtypes, or try tracer='meta' or tracer='export'"
+
+
+def _trace_error(e: BaseException, rec: _Recorder, tracer: str, model: Any) -> TraceError:
+    roots = tuple(n.outputs[0] for n in rec.nodes if n.kind == "input" and n.outputs)
+    return failure(tracer, e, rec.where(), model, root_inputs=roots)

@@ -1,8 +1,32 @@
 """Turn the user's ``input_size`` / ``input_data`` / ``kwargs`` / ``dtypes`` into inputs.
 
+Accepted forms:
+
+- ``input_size``: one shape (``[1, 3, 224, 224]``), a list of shapes (one per positional
+  input, named after ``forward``'s parameters), or a dict of shapes for keyword inputs
+  (``{"input_ids": [1, 8], "decoder_input_ids": [1, 4]}``);
+- ``dtypes``: one dtype for every shape, a list (one per shape), or a dict by input
+  name (``{"input_ids": "long"}``; the others stay ``float32``);
+- ``input_data``: a tensor, a tuple/list of tensors (positional) or a dict of tensors
+  (keyword), which keep their own dtypes;
+- ``kwargs``: more keyword arguments for ``forward``; tensors among them are drawn as
+  inputs, anything else (``use_cache=False``) is passed through as it is.
+
 The parsed form, :class:`ModelInputs`, holds no tensors made by drawnet: each tracer
 materialises it on the device it needs (``meta`` for a no-compute trace, the model's
 own device for a real run) with :func:`materialize`.
+
+Example:
+    >>> import torch
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, image, meta=None, *, scale=1.0):
+    ...         return image
+    >>> parsed = parse_inputs(Net(), [[1, 3, 8, 8], [1, 4]], dtypes=[None, "long"])
+    >>> [(s.name, s.shape, s.dtype) for s in parsed.specs]
+    [('image', (1, 3, 8, 8), 'float32'), ('meta', (1, 4), 'int64')]
+    >>> parsed = parse_inputs(Net(), {"image": [1, 3, 8, 8]}, kwargs={"scale": 2.0})
+    >>> [s.name for s in parsed.kwargs], dict(parsed.extra)
+    (['image'], {'scale': 2.0})
 """
 
 from __future__ import annotations
@@ -103,7 +127,16 @@ def parse_inputs(
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
 ) -> ModelInputs:
-    """Check and name the inputs; raise :class:`InputError`/:class:`OptionError` on misuse."""
+    """Check and name the inputs; raise :class:`InputError`/:class:`OptionError` on misuse.
+
+    See the module docstring for the accepted forms.
+
+    Example:
+        >>> import torch
+        >>> parsed = parse_inputs(torch.nn.Linear(4, 2), [1, 4])
+        >>> parsed.args[0].name, parsed.args[0].shape, parsed.args[0].dtype
+        ('input', (1, 4), 'float32')
+    """
     names = forward_arg_names(model)
 
     def name_at(i: int) -> str:
@@ -120,14 +153,22 @@ def parse_inputs(
     args: list[InputSpec] = []
     kw: list[InputSpec] = []
     if input_size is not None:
-        if isinstance(input_size, Sequence) and not isinstance(input_size, str) and input_size \
-                and all(isinstance(s, Sequence) and not isinstance(s, str) for s in input_size):
-            shapes = [_shape(s, f"input_size[{i}]") for i, s in enumerate(input_size)]
+        if isinstance(input_size, Mapping):
+            if not input_size:
+                raise InputError("input_size is an empty dict; give at least one shape")
+            named = [(str(k), _shape(v, f"input_size[{k!r}]")) for k, v in input_size.items()]
+            dts = _dtypes(dtypes, [k for k, _ in named])
+            kw = [InputSpec(k, s, d) for (k, s), d in zip(named, dts, strict=True)]
         else:
-            shapes = [_shape(input_size, "input_size")]
-        dts = _dtypes(dtypes, len(shapes))
-        args = [InputSpec(name_at(i), s, d)
-                for i, (s, d) in enumerate(zip(shapes, dts, strict=True))]
+            if isinstance(input_size, Sequence) and not isinstance(input_size, str) \
+                    and input_size and all(
+                        isinstance(s, Sequence) and not isinstance(s, str) for s in input_size):
+                shapes = [_shape(s, f"input_size[{i}]") for i, s in enumerate(input_size)]
+            else:
+                shapes = [_shape(input_size, "input_size")]
+            dts = _dtypes(dtypes, [name_at(i) for i in range(len(shapes))])
+            args = [InputSpec(name_at(i), s, d)
+                    for i, (s, d) in enumerate(zip(shapes, dts, strict=True))]
     else:
         if _is_tensor(input_data):
             items: list[tuple[str, Any, bool]] = [(name_at(0), input_data, False)]
@@ -157,17 +198,50 @@ def parse_inputs(
             kw.append(InputSpec(str(k), tuple(int(d) for d in v.shape), dtype_name(v.dtype), v))
         else:
             extra[str(k)] = v
+    seen: set[str] = set()
+    for name in [s.name for s in (*args, *kw)] + list(extra):
+        if name in seen:
+            raise OptionError(f"input {name!r} is given twice (inputs and kwargs)")
+        seen.add(name)
+    _check_devices(model, (*args, *kw))
     return ModelInputs(tuple(args), tuple(kw), extra)
 
 
-def _dtypes(dtypes: Any, n: int) -> list[str]:
+def _check_devices(model: Any, specs: Sequence[InputSpec]) -> None:
+    """Input tensors must be where the model's weights are (any device for a meta model)."""
+    devices = {str(t.device) for t in (*model.parameters(), *model.buffers())}
+    if not devices or devices == {"meta"}:
+        return
+    for spec in specs:
+        if spec.tensor is None or str(spec.tensor.device) in devices:
+            continue
+        where = sorted(devices)[0]
+        raise InputError(
+            f"input {spec.name!r} is on {spec.tensor.device} but the model is on "
+            f"{', '.join(sorted(devices))}: move it with .to({where!r}), or pass input_size "
+            "and let drawnet make the inputs"
+        )
+
+
+def _dtypes(dtypes: Any, names: list[str]) -> list[str]:
+    """One dtype name per input: ``dtypes`` is None, one dtype, a list, or a dict by name."""
+    n = len(names)
     if dtypes is None:
         return ["float32"] * n
+    if isinstance(dtypes, Mapping):
+        unknown = [str(k) for k in dtypes if k not in names]
+        if unknown:
+            raise OptionError(
+                f"dtypes names unknown inputs: {', '.join(repr(k) for k in unknown)} "
+                f"(inputs are {', '.join(repr(k) for k in names)})"
+            )
+        return [dtype_name(dtypes[k]) if dtypes.get(k) is not None else "float32"
+                for k in names]
     if isinstance(dtypes, str) or not isinstance(dtypes, Sequence):
         return [dtype_name(dtypes)] * n
     if len(dtypes) != n:
         raise OptionError(f"dtypes has {len(dtypes)} entries but there are {n} inputs")
-    return [dtype_name(d) for d in dtypes]
+    return [dtype_name(d) if d is not None else "float32" for d in dtypes]
 
 
 def materialize(inputs: ModelInputs, device: Any, *, fill: bool) -> tuple[
