@@ -136,7 +136,8 @@ def draw_model(
     ``input_data`` a tensor, tuple of tensors, or dict of keyword tensors; ``kwargs``
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
     (``"long"`` for token ids). ``orientation`` is 'LR' or 'TB'. ``tracer`` is 'auto',
-    'meta' (no compute), 'eager' (a real run) or 'jit'.
+    'meta' (no compute), 'export' (``torch.export`` on fake tensors), 'eager' (a real run)
+    or 'jit'; 'auto' tries them in that order.
 
     Picture: ``depth`` draws modules deeper than it as one box ('auto': all the way down
     unless that exceeds ``max_boxes`` boxes); ``fold`` merges Conv→BN→ReLU-like chains;

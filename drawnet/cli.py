@@ -207,7 +207,7 @@ def _load_saved(file: Path, *, trust_pickle: bool) -> Any:
                     "the file"
                 )
         try:
-            return torch.export.load(str(file)).module()
+            return _unflatten(torch.export.load(str(file)))
         except Exception as e:
             raise SpecError(
                 f"cannot load {str(file)!r} as a torch.export program: {_cause(e)}"
@@ -222,6 +222,30 @@ def _load_saved(file: Path, *, trust_pickle: bool) -> Any:
                 f"cannot load {str(file)!r} as a TorchScript archive: {_cause(e)}"
             ) from e
     return _load_pickled(file, zipped=bool(names), trust_pickle=trust_pickle)
+
+
+def _unflatten(program: Any) -> Any:
+    """A loaded ``torch.export`` program as a module tree again, with its class names.
+
+    ``torch.export.unflatten`` restores the module paths (``layer1.0.conv1``); its
+    submodules are all ``InterpreterModule``, so each gets a subclass named after the
+    original class recorded in the graph's ``nn_module_stack`` (this is drawnet's own
+    copy of the program, not a user's object).
+    """
+    import torch
+
+    module = torch.export.unflatten(program)
+    classes: dict[str, str] = {}
+    for node in program.graph.nodes:
+        for entry in (node.meta.get("nn_module_stack") or {}).values():
+            path, cls = entry[0], entry[1]
+            name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
+            classes.setdefault(str(path), name.rsplit(".", 1)[-1])
+    for path, sub in module.named_modules():
+        name = classes.get(path)
+        if name and name.isidentifier() and type(sub).__name__ != name:
+            sub.__class__ = type(name, (type(sub),), {})
+    return module
 
 
 def _zip_names(file: Path) -> list[str]:

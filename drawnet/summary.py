@@ -229,6 +229,8 @@ class Summary:
     param_bytes: int
     depth: int | None = 3
     columns: tuple[str, ...] = DEFAULT_COLUMNS
+    tracer: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def non_trainable_params(self) -> int:
@@ -262,10 +264,12 @@ class Summary:
         Example:
             >>> s = Summary("Net", (), 0, 0, 0, 0, 0, 0, 0)
             >>> sorted(s.to_dict())
-            ['columns', 'depth', 'layers', 'model', 'totals']
+            ['columns', 'depth', 'layers', 'model', 'notes', 'totals', 'tracer']
         """
         return {
             "model": self.model,
+            "tracer": self.tracer,
+            "notes": list(self.notes),
             "depth": self.depth,
             "columns": list(self.columns),
             "totals": self.totals(),
@@ -411,6 +415,9 @@ class Summary:
             out.extend(f"{k}: {v}\n" for k, v in block)
         out.append(divider)
         out.append(NOTE + "\n")
+        if self.tracer:
+            out.append(f"Traced with the {self.tracer!r} tracer.\n")
+        out.extend(f"Note: {n}\n" for n in self.notes)
         return "".join(out)
 
     def _markdown(self) -> str:
@@ -684,6 +691,8 @@ def build_summary(graph: ir.Graph, *, depth: int | None = 3,
         param_bytes=totals.param_bytes,
         depth=depth,
         columns=cols,
+        tracer=graph.get_meta("tracer"),
+        notes=tuple(v for k, v in graph.meta if k == "note"),
     )
 
 

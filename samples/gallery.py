@@ -5,7 +5,9 @@ Run from the repository root (no system Graphviz needed):
     python samples/gallery.py            # writes samples/gallery/*.png and samples/*.svg
 
 Pictures are rendered by the pip-installed engine (graphviz-pure) even where a system
-Graphviz exists, so they come out the same everywhere. Every model is randomly initialised (a diagram needs no weights). The tutorial models
+Graphviz exists, so they come out the same everywhere.
+
+Every model is randomly initialised (a diagram needs no weights). The tutorial models
 (resnet18, alexnet) and one transformer (BERT) are also written as SVG and PNG at the
 top of samples/.
 """

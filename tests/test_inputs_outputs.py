@@ -7,6 +7,7 @@ must give the same input and output nodes.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections import OrderedDict
 from typing import Any
 
@@ -187,7 +188,7 @@ def test_every_output_kind_is_named(kind: str, tracer: str) -> None:
 
 
 def _tiny_llama() -> Any:
-    transformers = pytest.importorskip("transformers")
+    transformers = importlib.import_module("transformers")
     config = transformers.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2,
                                       vocab_size=100)
@@ -215,7 +216,7 @@ def test_model_output_with_cache(tracer: str) -> None:
 
 
 def test_encoder_decoder_with_decoder_ids() -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = importlib.import_module("transformers")
     config = transformers.T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16,
                                    vocab_size=100, decoder_start_token_id=0)
     model = transformers.T5Model(config).eval()

@@ -7,6 +7,7 @@ or change the model, and a failure must say where and why.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -144,9 +145,9 @@ def test_torchvision_layer_graphs_match(pair: tuple[ir.Graph, ir.Graph]) -> None
 
 
 def test_torchvision_nodes_and_edges_match(pair: tuple[ir.Graph, ir.Graph]) -> None:
-    exported, meta = pair
-    if meta.get_meta("model") == "VisionTransformer":
-        pytest.skip("eager sees multi_head_attention_forward as one call, export its aten ops")
+    # Inside nn.MultiheadAttention the meta tracer sees one fused call and export sees its
+    # aten ops; that module is drawn as one box either way, so compare everything else.
+    exported, meta = (_without_fused_attention(g) for g in pair)
     assert [_canon(n.id) for n in exported.nodes] == [_canon(n.id) for n in meta.nodes]
     assert {(_canon(e.src), _canon(e.dst)) for e in exported.edges} == {
         (_canon(e.src), _canon(e.dst)) for e in meta.edges}
@@ -154,8 +155,14 @@ def test_torchvision_nodes_and_edges_match(pair: tuple[ir.Graph, ir.Graph]) -> N
         assert (n.outputs, n.scope, n.macs) == (m.outputs, m.scope, m.macs), n.id
 
 
+def _without_fused_attention(g: ir.Graph) -> ir.Graph:
+    gone = {n.id for n in g.nodes if n.class_name == "MultiheadAttention"}
+    return g.replace(nodes=tuple(n for n in g.nodes if n.id not in gone),
+                     edges=tuple(e for e in g.edges if e.src not in gone and e.dst not in gone))
+
+
 def _tiny_transformer(kind: str) -> Any:
-    transformers = pytest.importorskip("transformers")
+    transformers = importlib.import_module("transformers")
     if kind == "bert":
         config = transformers.BertConfig(hidden_size=32, num_hidden_layers=2,
                                          num_attention_heads=2, intermediate_size=64,

@@ -6,14 +6,15 @@ edges and the same MACs; the jit tracer must leave the model exactly as it found
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
+torch = importlib.import_module("torch")
+torchvision = importlib.import_module("torchvision")
 nn = torch.nn
 
 from drawnet import ir  # noqa: E402
@@ -301,7 +302,7 @@ def test_meta_model_is_refused() -> None:
 
 
 def _tiny(name: str) -> Any:
-    transformers = pytest.importorskip("transformers")
+    transformers = importlib.import_module("transformers")
     if name == "bert":
         config = transformers.BertConfig(hidden_size=32, num_hidden_layers=2,
                                          num_attention_heads=2, intermediate_size=64,

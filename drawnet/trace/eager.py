@@ -48,6 +48,8 @@ _SKIP = frozenset({
 
 
 def _op_name(func: Any) -> str:
+    if hasattr(func, "overloadpacket") and callable(getattr(func, "name", None)):
+        return str(func.name())  # an aten OpOverload (e.g. from an exported program)
     name = getattr(func, "__name__", None)
     if name == "__get__":
         owner = getattr(func, "__self__", None)
