@@ -101,7 +101,15 @@ def layer_graph(
                 break
         note = (f"depth {chosen} chosen automatically: full depth gives {full} nodes, more "
                 f"than max_boxes={max_boxes} (pass depth=None to draw them all)")
-        return out.replace(meta=(*out.meta, ("depth", chosen), ("note", note)))
+        notes = [("depth", chosen), ("note", note)]
+        if len(out.nodes) > max_boxes and not collapse_repeats:
+            # Even one box per top-level module is too many for a readable layout (and for
+            # Graphviz's time): draw identical consecutive blocks once, marked xN.
+            before = len(out.nodes)
+            out = passes.run(out, [("collapse_repeats", collapse)])
+            notes.append(("note", f"repeated blocks collapsed automatically: depth {chosen} "
+                                  f"still gives {before} nodes (now {len(out.nodes)})"))
+        return out.replace(meta=(*out.meta, *notes))
     return out.replace(meta=(*out.meta, ("depth", chosen)))
 
 

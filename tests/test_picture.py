@@ -187,3 +187,14 @@ def test_automatic_depth_is_said() -> None:
     full = drawnet.draw_model(torchvision.models.resnet50(), [1, 3, 224, 224], depth=None)
     assert full.notes == []
     assert len(full.graph.nodes) > 60
+
+
+def test_box_budget_collapses_long_chains_and_says_so() -> None:
+    chain = torch.nn.Sequential(*(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU())
+                                  for _ in range(200)))
+    d = drawnet.draw_model(chain, [1, 8])
+    assert len(d.graph.nodes) <= 60
+    assert any("collapsed automatically" in n for n in d.notes)
+    assert "×200" in d.source
+    full = drawnet.draw_model(chain, [1, 8], depth=None, wrap=False)
+    assert len(full.graph.nodes) > 200

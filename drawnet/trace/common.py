@@ -40,9 +40,19 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
             hasattr(module, "_flat_weights") or hasattr(module, "weight_ih")
         ):
             continue  # elsewhere (e.g. in user modules) these names mean something else
-        if not hasattr(module, name) or callable(getattr(module, name)):
+        # Plain attributes live in the instance dict; looking them up there avoids
+        # nn.Module.__getattr__, which raises (slowly) for each of the ~30 missing names.
+        # Parameters, buffers and submodules are never simple values, so skipping them
+        # changes nothing; class attributes and properties still go through getattr.
+        if name in module.__dict__:
+            value = module.__dict__[name]
+        elif hasattr(type(module), name):
+            value = getattr(module, name)
+        else:
             continue
-        ok, simple = simple_value(getattr(module, name))
+        if callable(value):
+            continue
+        ok, simple = simple_value(value)
         if ok:
             out[name] = simple
     bias = getattr(module, "bias", NotImplemented)
