@@ -63,6 +63,22 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
     return ir.attrs(**out)
 
 
+def module_index(model: Any) -> tuple[dict[int, str], dict[str, str], dict[str, bool]]:
+    """For hooks: module object key -> path, path -> class name, path -> is a leaf.
+
+    A module registered at two paths keeps its first. ``id`` keys are only looked up
+    during one trace and never reach the output.
+    """
+    paths: dict[int, str] = {}
+    classes: dict[str, str] = {}
+    leaf: dict[str, bool] = {}
+    for path, mod in model.named_modules():
+        paths.setdefault(id(mod), path)
+        classes.setdefault(path, type(mod).__name__)
+        leaf.setdefault(path, next(iter(mod.children()), None) is None)
+    return paths, classes, leaf
+
+
 def tensor_meta(t: Any) -> ir.TensorMeta:
     """Shape and dtype of a tensor as IR metadata."""
     return ir.TensorMeta(tuple(int(d) for d in t.shape), str(t.dtype).removeprefix("torch."))

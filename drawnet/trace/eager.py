@@ -29,6 +29,7 @@ from drawnet.trace.common import (
     cause_text,
     failure_kind,
     flatten_tensors,
+    module_index,
     module_table,
     output_groups,
     output_node,
@@ -64,13 +65,7 @@ class _Recorder:
         import torch
 
         self._torch = torch
-        self.paths: dict[int, str] = {}
-        self.classes: dict[str, str] = {}
-        self.leaf: dict[str, bool] = {}
-        for path, mod in model.named_modules():
-            self.paths.setdefault(id(mod), path)
-            self.classes.setdefault(path, type(mod).__name__)
-            self.leaf.setdefault(path, next(iter(mod.children()), None) is None)
+        self.paths, self.classes, self.leaf = module_index(model)
         # A model that is itself a leaf (a bare nn.Linear) is drawn as one box named by
         # its class; otherwise the root is the frame, not a box.
         self.root_call = type(model).__name__ if self.leaf.get("", False) else ""

@@ -73,6 +73,7 @@ from drawnet.errors import TraceError
 from drawnet.trace.common import (
     TracerFailure,
     flatten_tensors,
+    module_index,
     module_table,
     output_groups,
     output_node,
@@ -135,13 +136,7 @@ class _Hooks:
     """Forward hooks that list every module call while ``torch.export`` runs the model."""
 
     def __init__(self, model: Any) -> None:
-        self.paths: dict[int, str] = {}
-        self.classes: dict[str, str] = {}
-        self.leaf: dict[str, bool] = {}
-        for path, mod in model.named_modules():
-            self.paths.setdefault(id(mod), path)
-            self.classes.setdefault(path, type(mod).__name__)
-            self.leaf.setdefault(path, next(iter(mod.children()), None) is None)
+        self.paths, self.classes, self.leaf = module_index(model)
         self.root_call = type(model).__name__ if self.leaf.get("", False) else ""
         self.stack: list[_HookCall] = []
         self.counts: dict[str, int] = {}

@@ -72,7 +72,7 @@ from typing import Any
 from drawnet import ir, stats
 from drawnet.errors import TraceError
 from drawnet.trace.common import flatten_tensors, module_table, simple_value, tensor_meta
-from drawnet.trace.eager import _apply_module_rules, _dedupe, _model_device, _with_calls
+from drawnet.trace.eager import _model_device, finish_graph
 from drawnet.trace.inputs import ModelInputs, materialize
 
 __all__ = ["record_jit"]
@@ -759,22 +759,8 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
         out_nodes.append(ir.Node(id="output", kind="output", op="output", label="output"))
     nodes.extend(out_nodes)
 
-    calls = tuple(c for c in walker.calls if c is not None)
-    nodes = _apply_module_rules(nodes, list(calls), modules)
-    modules = _with_calls(modules, calls)
-    totals = ir.Totals(
-        params=sum(m.params for m in modules),
-        trainable_params=sum(m.trainable_params for m in modules),
-        buffers=sum(m.buffers for m in modules),
-        param_bytes=sum(m.param_bytes for m in modules),
-        buffer_bytes=sum(m.buffer_bytes for m in modules),
-        macs=sum(n.macs for n in nodes), flops=sum(n.flops for n in nodes),
-    )
-    unique_edges = _dedupe(edges)
-    return ir.Graph(
-        nodes=ir.topo_sort(nodes, unique_edges), edges=unique_edges, modules=modules,
-        calls=calls, totals=totals, meta=(("model", type(model).__name__), ("tracer", "jit")),
-    )
+    calls = [c for c in walker.calls if c is not None]
+    return finish_graph(model, modules, nodes, edges, calls, "jit")
 
 
 def _cause(e: BaseException, limit: int = 160) -> str:
