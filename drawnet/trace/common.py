@@ -90,30 +90,8 @@ def flatten_tensors(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     ``ModelOutput`` objects are dicts; dataclass fields and dict keys become names;
     sequence items get their index.
     """
-    import torch
 
-    out: list[tuple[str, Any]] = []
-
-    def walk(v: Any, name: str, depth: int) -> None:
-        if depth > 8:
-            return
-        if isinstance(v, torch.Tensor):
-            out.append((name, v))
-        elif isinstance(v, dict):
-            for k, item in v.items():
-                walk(item, f"{name}.{k}" if name else str(k), depth + 1)
-        elif isinstance(v, tuple | list):
-            for i, item in enumerate(v):
-                walk(item, f"{name}.{i}" if name else str(i), depth + 1)
-        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
-            for f in dataclasses.fields(v):
-                walk(getattr(v, f.name), f"{name}.{f.name}" if name else f.name, depth + 1)
-        elif hasattr(v, "to_tuple") and hasattr(v, "keys"):
-            for k in v:
-                walk(v[k], f"{name}.{k}" if name else str(k), depth + 1)
-
-    walk(value, prefix, 0)
-    return out
+    return [(name, group[0]) for name, group in _walk(value, prefix, group_caches=False)]
 
 
 def is_cache(value: Any) -> bool:
@@ -170,6 +148,13 @@ def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
         >>> [(name, [tuple(t.shape) for t in ts]) for name, ts in output_groups(out)]
         [('logits', [(1, 2)]), ('pair.0', [(3,)]), ('pair.1', [(4,)])]
     """
+
+    return _walk(value, "", group_caches=True)
+
+
+def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, list[Any]]]:
+    """Named groups of tensors inside ``value``: one tensor a group, or with
+    ``group_caches`` one group per cache object (see :func:`output_groups`)."""
     import torch
 
     out: list[tuple[str, list[Any]]] = []
@@ -179,7 +164,7 @@ def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
             return
         if isinstance(v, torch.Tensor):
             out.append((name, [v]))
-        elif is_cache(v):
+        elif group_caches and is_cache(v):
             tensors = _cache_tensors(v)
             if tensors:
                 out.append((name or "cache", tensors))
@@ -196,7 +181,7 @@ def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
             for k in v:
                 walk(v[k], f"{name}.{k}" if name else str(k), depth + 1)
 
-    walk(value, "", 0)
+    walk(value, prefix, 0)
     return out
 
 
