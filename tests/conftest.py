@@ -35,3 +35,20 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
             pytest.fail(f"{name} differs from its golden file:\n{diff[:4000]}")
 
     return check
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the suite's peak memory (this process and the subprocesses it ran) at the end,
+    beside pytest's own time, so CI shows both against the targets in the README."""
+    import resource
+    import sys
+
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    terminalreporter.write_line(
+        f"peak memory: {own / 2**30:.2f} GiB in the test process, "
+        f"{children / 2**30:.2f} GiB in the largest subprocess"
+    )

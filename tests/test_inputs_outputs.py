@@ -200,10 +200,10 @@ def test_model_output_with_cache(tracer: str) -> None:
     model = _tiny_llama()
     graph = drawnet.trace_model(model, [1, 8], dtypes="long", tracer=tracer)
     outs = {n.id: n for n in graph.nodes if n.kind == "output"}
-    assert list(outs) == ["output.last_hidden_state", "output.past_key_values"]
+    assert list(outs) == ["output.last_hidden_state", "output.cache"]
     assert outs["output.last_hidden_state"].inputs == (ir.TensorMeta((1, 8, 32)),)
     # a DynamicCache is one output: keys and values of both layers
-    assert [m.shape for m in outs["output.past_key_values"].inputs] == [(1, 2, 8, 8)] * 4
+    assert [m.shape for m in outs["output.cache"].inputs] == [(1, 2, 8, 8)] * 4
     # without a cache, transformers checks the position ids for packed sequences with
     # `.all()` unless it sees a tracer: a data-dependent branch for the meta stand-ins,
     # so tracer='auto' goes on to export
@@ -224,7 +224,7 @@ def test_encoder_decoder_with_decoder_ids() -> None:
                            dtypes="long", depth=2)
     ins, outs = _io(d.graph)
     assert [i[0] for i in ins] == ["input.input_ids", "input.decoder_input_ids"]
-    assert [o[0] for o in outs] == ["output.last_hidden_state", "output.past_key_values",
+    assert [o[0] for o in outs] == ["output.last_hidden_state", "output.cache",
                                     "output.encoder_last_hidden_state"]
     assert outs[0][2] == (((1, 4, 32), "float32"),)  # the decoder's length
     assert outs[2][2] == (((1, 8, 32), "float32"),)  # the encoder's

@@ -193,17 +193,17 @@ def test_transformers_match_meta_at_the_layer_level(kind: str) -> None:
     assert {(_canon(e.src), _canon(e.dst)) for e in a.edges} == {
         (_canon(e.src), _canon(e.dst)) for e in b.edges}
     outputs = [n.id for n in a.nodes if n.kind == "output"]
-    assert outputs == ["output.last_hidden_state", "output.past_key_values"] if kind == "llama" \
+    assert outputs == ["output.last_hidden_state", "output.cache"] if kind == "llama" \
         else ["output.last_hidden_state", "output.pooler_output"]
 
 
 def test_cache_output_is_one_named_output() -> None:
     model = _tiny_transformer("llama")
     graph = record_export(model, parse_inputs(model, [1, 8], dtypes="long"))
-    cache = graph.node("output.past_key_values")
-    assert cache.label == "past_key_values"
+    cache = graph.node("output.cache")
+    assert cache.label == "cache"
     assert [m.shape for m in cache.inputs] == [(1, 2, 8, 8)] * 4  # keys, values × 2 layers
-    assert len(graph.predecessors()["output.past_key_values"]) == 4
+    assert len(graph.predecessors()["output.cache"]) == 4
 
 
 @pytest.mark.parametrize("tracer", ["meta", "export"])

@@ -139,8 +139,10 @@ def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
     Each tensor is a group of its own, named as :func:`flatten_tensors` names it
     (``logits``, ``0``, ``1.0``, ``hidden_states.2``; ``""`` for a bare tensor); a
     cache object (transformers' ``DynamicCache``, ``EncoderDecoderCache``) is one group
-    holding all its tensors, named by where it sits (``past_key_values``), so a deep
-    model's cache is one output rather than two per layer.
+    holding all its tensors, so a deep model's cache is one output rather than two per
+    layer. That group is always named ``cache`` (``cache_2``, ... for further ones),
+    whatever field holds it: transformers 4.x calls the field ``past_key_values`` and
+    5.24 ``cache``, and a drawing should not change with that.
 
     Example:
         >>> import torch
@@ -158,8 +160,10 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, lis
     import torch
 
     out: list[tuple[str, list[Any]]] = []
+    caches = 0
 
     def walk(v: Any, name: str, depth: int) -> None:
+        nonlocal caches
         if depth > 8:
             return
         if isinstance(v, torch.Tensor):
@@ -167,7 +171,8 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, lis
         elif group_caches and is_cache(v):
             tensors = _cache_tensors(v)
             if tensors:
-                out.append((name or "cache", tensors))
+                caches += 1
+                out.append(("cache" if caches == 1 else f"cache_{caches}", tensors))
         elif isinstance(v, dict):
             for k, item in v.items():
                 walk(item, f"{name}.{k}" if name else str(k), depth + 1)
