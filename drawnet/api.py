@@ -27,6 +27,7 @@ def trace_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
 ) -> ir.Graph:
@@ -42,6 +43,16 @@ def trace_model(
     from drawnet.trace.inputs import parse_inputs
 
     check_model(model)
+    if input_size is None and input_data is None:
+        from drawnet.trace.infer import infer_inputs, trace_inferred
+
+        if dtypes is not None:
+            raise OptionError("dtypes applies to input_size; pass input_size with it")
+        inferred = infer_inputs(model, seq_len=seq_len)
+        return trace_inferred(model, inferred, kwargs=kwargs, tracer=tracer, mode=mode)
+    if seq_len is not None:
+        raise OptionError("seq_len sets the length of inferred inputs: with input_size or "
+                          "input_data, give the length in the shape instead")
     inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
     return trace(model, inputs, tracer=tracer, mode=mode)
 
@@ -120,6 +131,7 @@ def draw_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     orientation: str = "LR",
     tracer: str = "auto",
     depth: int | str | None = "auto",
@@ -181,7 +193,7 @@ def draw_model(
     if color_by not in COLOR_BY:
         raise choices(color_by, COLOR_BY, "color_by")
     op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                           dtypes=dtypes, tracer=tracer, mode=mode)
+                           dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
     graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
                         hide_reshapes=hide_reshapes, max_boxes=max_boxes)
     source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
@@ -204,6 +216,7 @@ def summary(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     depth: int | None = 3,
     columns: str | Sequence[str] = DEFAULT_COLUMNS,
     tracer: str = "auto",
@@ -231,7 +244,7 @@ def summary(
     cols = check_columns(columns)
     check_depth(depth)
     graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
+                        dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
     return build_summary(graph, depth=depth, columns=cols)
 
 
@@ -242,6 +255,7 @@ def model_stats(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
 ) -> Any:
@@ -266,5 +280,5 @@ def model_stats(
 
     require_pandas("model_stats()")
     graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
+                        dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
     return stats_frame(build_summary(graph, depth=None))

@@ -6,7 +6,13 @@
   (``torchvision.models:resnet18``), or an ``nn.Module`` instance at that name;
 - ``path/to/file.py:factory`` — the same, from a Python file;
 - ``model.pt2`` — a saved ``torch.export`` program; ``model.pt`` / ``.ts`` — a TorchScript
-  archive (``torch.jit.save``).
+  archive (``torch.jit.save``);
+- ``hf:<repo id or folder>`` — a transformers model built on the meta device from its
+  config alone (``--task`` picks the head); ``timm:<name>`` — a timm model, likewise (see
+  :mod:`drawnet.trace.hub`).
+
+Without ``--input``, the inputs are inferred from the model's config (transformers,
+timm): see :mod:`drawnet.trace.infer`; ``--seq-len`` sets the number of tokens.
 
 Saved files are loaded without running code from them: a ``.pt2`` archive is checked to
 hold no pickled Python objects before ``torch.export.load`` (which would unpickle them),
@@ -431,11 +437,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC",
-                   help="package.module:factory, path/to/file.py:factory, or a .pt2/.pt file")
+                   help="package.module:factory, path/to/file.py:factory, a .pt2/.pt file, "
+                        "hf:<repo id or folder> or timm:<name>")
     p.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE",
                    help="an input shape such as 1,3,224,224 (repeat for several inputs)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
+    p.add_argument("--task", default=None,
+                   help="hf: specs: the head to build (causal-lm, seq-classification, ..., "
+                        "or base); default: the architecture the config names")
+    p.add_argument("--seq-len", type=int, default=None, metavar="N",
+                   help="tokens per sequence when the inputs are inferred (default 128)")
     p.add_argument("--tracer", default="auto", help="auto, meta, export, eager or jit")
     p.add_argument("--mode", default="eval", help="eval (default), train or same")
     p.add_argument("--trust-pickle", action="store_true",
@@ -491,8 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
-    if not args.input:
-        raise InputError("give at least one --input shape, e.g. --input 1,3,224,224")
+    if not args.input:  # inferred from the model (drawnet.trace.infer), or an error there
+        if args.dtype:
+            raise OptionError("--dtype applies to --input shapes: give --input too")
+        return None, None
     shapes = [parse_shape(s) for s in args.input]
     size: Any = shapes[0] if len(shapes) == 1 else shapes
     dtypes: Any = None
@@ -546,9 +560,10 @@ def _render(args: argparse.Namespace) -> int:
     check_target(target)
     size, dtypes = _inputs(args)
     mode = _mode(args)
-    model = load_model(args.spec, trust_pickle=args.trust_pickle)
+    model = _load(args)
     diagram = draw_model(
-        model, size, dtypes=dtypes, orientation=args.orientation, tracer=args.tracer,
+        model, size, dtypes=dtypes, seq_len=args.seq_len, orientation=args.orientation,
+        tracer=args.tracer,
         depth=args.depth, clusters=not args.no_clusters, theme=args.theme, title=args.title,
         mode=mode, engine=args.engine, fold=not args.no_fold,
         collapse_repeats=args.collapse_repeats, wrap=not args.no_wrap,
@@ -558,9 +573,23 @@ def _render(args: argparse.Namespace) -> int:
     out = diagram.save(target, format=fmt, timeout=args.timeout)
     boxes = sum(1 for n in diagram.graph.nodes if n.kind in ("module", "block"))
     print(f"wrote {out} ({boxes} layer boxes, tracer {diagram.tracer})")
+    if diagram.graph.get_meta("inputs"):
+        print(f"inputs: {diagram.graph.get_meta('inputs')}")
     for note in diagram.notes:
         print(f"note: {note}")
     return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The model SPEC names: ``hf:``/``timm:`` specs by name, anything else as a file or
+    factory."""
+    from drawnet.trace.hub import is_named, load_named
+
+    if is_named(args.spec):
+        return load_named(args.spec, task=args.task)
+    if args.task is not None:
+        raise OptionError("--task picks a transformers head: it applies to hf: specs only")
+    return load_model(args.spec, trust_pickle=args.trust_pickle)
 
 
 def _summary_depth(text: str) -> int | None:
@@ -584,8 +613,9 @@ def _summary(args: argparse.Namespace) -> int:
         check_target(Path(args.output))
     size, dtypes = _inputs(args)
     mode = _mode(args)
-    model = load_model(args.spec, trust_pickle=args.trust_pickle)
-    result = summary(model, size, dtypes=dtypes, depth=args.depth, tracer=args.tracer,
+    model = _load(args)
+    result = summary(model, size, dtypes=dtypes, seq_len=args.seq_len, depth=args.depth,
+                     tracer=args.tracer,
                      mode=mode, columns=args.columns or DEFAULT_COLUMNS)
     text = result.to_text(args.format)
     if args.output:

@@ -1,0 +1,441 @@
+"""Draw every transformers AutoModel type and one model per timm module, with no input.
+
+Breadth as a measured number: for each ``model_type`` in transformers'
+``MODEL_MAPPING_NAMES`` the script builds the model class from its default config, with
+layer counts shrunk to 2 where the config has them (``num_hidden_layers``, encoder and
+decoder layers, ``depths`` of each stage, in sub-configs too), on the meta device, and
+calls ``drawnet.draw_model(model)`` with no input, then lays the diagram out as SVG. The
+same for the first model (by name) of every module in ``timm.list_modules()``.
+
+Every failure is put in a class. A model whose drawing failed is then built again with
+real (random) weights on the CPU, when it has at most ``--real-limit`` parameters, and
+run for real on the same inferred inputs: if that real run fails too, the model cannot
+run from its default config with those inputs; if it works, drawnet's side failed.
+
+Usage::
+
+    python bench/zoo_by_name.py                 # both zoos; writes bench/zoo_by_name.{md,json}
+    python bench/zoo_by_name.py --only bert,clip,whisper --no-write
+    python bench/zoo_by_name.py --timm-only     # or --hf-only
+    python bench/zoo_by_name.py --replot        # rewrite the .md from the .json
+
+Models run in worker processes of ``--chunk`` models each (a crash or a leak costs one
+chunk, not the run), one after another, each model under a ``--timeout`` alarm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import gc
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHRINK_TO = 2
+LAYER_KEYS = (
+    "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers",
+    "decoder_layers", "num_encoder_layers", "num_decoder_layers", "text_layers",
+    "vision_layers", "num_text_layers", "num_vision_layers", "encoder_num_layers",
+    "decoder_num_layers", "num_hidden_layers_text", "depth", "encoder_depth",
+    "decoder_depth", "num_blocks", "n_block", "num_backbone_layers", "num_audio_layers",
+    "num_layers_text", "num_self_attends_per_block", "cross_attention_layers_count",
+)
+
+# Failure classes, in the order the report lists them.
+CLASSES = {
+    "backend": "needs a package that is not installed",
+    "build": "the model cannot be built from its default config",
+    "infer": "drawnet cannot infer an input the model requires",
+    "model": "the model fails on the inferred inputs in a real CPU run too",
+    "data-dependent": "tracer: data-dependent control flow or values (.item(), masks, MoE)",
+    "trace": "tracer: other failure (the real CPU run works)",
+    "trace-unchecked": "tracer: failure not checked by a real run (model too large)",
+    "timeout": "took longer than the timeout",
+}
+
+
+class Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise Timeout("timed out")
+
+
+def shrink(d: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """A config dict with its layer counts at most ``SHRINK_TO``, recursively.
+
+    Lists as long as the old layer count (``layer_types``, per-layer sizes) are cut to the
+    new count; ``depths`` (layers per stage) keeps its stages with fewer layers each.
+    """
+    out = dict(d)
+    old_counts: set[int] = set()
+    for key in LAYER_KEYS:
+        value = out.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > SHRINK_TO:
+            old_counts.add(value)
+            out[key] = SHRINK_TO
+    for key, value in list(out.items()):
+        if isinstance(value, list) and old_counts and len(value) in old_counts:
+            out[key] = value[:SHRINK_TO]
+        elif key in ("depths", "num_layers_per_stage", "encoder_depths", "decoder_depths") \
+                and isinstance(value, list) and all(isinstance(v, int) for v in value):
+            out[key] = [min(v, SHRINK_TO) for v in value]
+        elif isinstance(value, dict) and depth < 4 and ("model_type" in value or
+                                                       any(k in value for k in LAYER_KEYS)):
+            out[key] = shrink(value, depth + 1)
+    return out
+
+
+def hf_items() -> list[str]:
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    return sorted(MODEL_MAPPING_NAMES)
+
+
+def timm_items() -> list[str]:
+    import timm
+
+    items = []
+    for module in sorted(timm.list_modules()):
+        names = sorted(timm.list_models(module=module))
+        if names:
+            items.append(f"timm:{names[0]}")
+    return items
+
+
+def _classify(e: BaseException) -> str:
+    from drawnet.errors import InputError
+
+    text = f"{type(e).__name__}: {e}"
+    if isinstance(e, Timeout):
+        return "timeout"
+    if isinstance(e, InputError):
+        return "infer"
+    lowered = text.lower()
+    if any(k in lowered for k in ("data-dependent", "data dependent", ".item()",
+                                  "cannot be called on meta", "guard", "unbacked",
+                                  "nonzero", "tolist", "could not extract specialized")):
+        return "data-dependent"
+    return "trace"
+
+
+def _line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}"[:400]
+
+
+def build_hf(model_type: str, device: str) -> tuple[Any, Any, str]:
+    """(model, shrunk config, class name) for one AutoModel type."""
+    import torch
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    name = MODEL_MAPPING_NAMES[model_type]
+    name = name[0] if isinstance(name, list | tuple) else name
+    cls = getattr(transformers, name)
+    config_cls = CONFIG_MAPPING[model_type]
+    base = config_cls()
+    try:
+        config = config_cls.from_dict(shrink(base.to_dict()))
+    except Exception:
+        config = base
+    with torch.device(device):
+        model = cls._from_config(config)
+    return model.eval(), config, name
+
+
+def build_timm(name: str, device: str) -> Any:
+    import timm
+    import torch
+
+    with torch.device(device):
+        return timm.create_model(name, pretrained=False).eval()
+
+
+def real_check(item: str, limit: int) -> dict[str, Any]:
+    """Build the model with real weights on CPU and run it on the inferred inputs."""
+    import torch
+
+    import drawnet
+    from drawnet.trace.infer import infer_inputs
+
+    if item.startswith("timm:"):
+        model = build_timm(item[5:], "cpu")
+    else:
+        model, _, _ = build_hf(item, "cpu")
+    try:
+        guesses = infer_inputs(model).guesses
+    except Exception as e:
+        return {"real_run": "no-inputs", "real_error": _line(e)}
+    error = ""
+    ran = False
+    for guess in guesses:
+        try:
+            with torch.no_grad():
+                model(**dict(guess.tensors), **dict(guess.extra))
+            ran = True
+            break
+        except Exception as e:
+            error = error or _line(e)
+    out: dict[str, Any] = {"real_run": "ok" if ran else "fail", "real_error": error}
+    if ran:
+        try:
+            d = drawnet.draw_model(model)
+            out["real_draw"] = f"ok ({d.tracer})"
+        except Exception as e:
+            out["real_draw"] = f"fail: {_line(e)[:200]}"
+    del model
+    gc.collect()
+    return out
+
+
+def run_one(item: str, timeout: float, real_limit: int) -> dict[str, Any]:
+    import drawnet
+
+    rec: dict[str, Any] = {"item": item, "zoo": "timm" if item.startswith("timm:") else "hf"}
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    t0 = time.perf_counter()
+    try:
+        try:
+            if rec["zoo"] == "timm":
+                model = build_timm(item[5:], "meta")
+                rec["class"] = type(model).__name__
+            else:
+                model, _, rec["class"] = build_hf(item, "meta")
+        except Timeout:
+            raise
+        except Exception as e:
+            text = _line(e)
+            rec.update(status="fail", kind="backend" if (
+                "requires the" in text and "library" in text) or isinstance(
+                    e, ImportError) else "build", error=text)
+            return rec
+        rec["build_s"] = round(time.perf_counter() - t0, 3)
+        rec["params"] = sum(p.numel() for p in model.parameters())
+        t1 = time.perf_counter()
+        try:
+            d = drawnet.draw_model(model)
+            d.pipe("svg")
+        except Exception as e:
+            rec.update(status="fail", kind=_classify(e), error=_line(e),
+                       draw_s=round(time.perf_counter() - t1, 3))
+        else:
+            rec.update(status="ok", draw_s=round(time.perf_counter() - t1, 3),
+                       tracer=d.tracer, inputs=d.graph.get_meta("inputs"),
+                       boxes=len(d.graph.nodes),
+                       notes=[n for n in d.notes if n.startswith("drawn from")])
+    except Timeout:
+        rec.update(status="fail", kind="timeout", error=f"over {timeout:.0f} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    rec["total_s"] = round(time.perf_counter() - t0, 3)
+    if rec["status"] == "fail" and rec["kind"] in ("data-dependent", "trace", "infer"):
+        params = rec.get("params", 0)
+        if params > real_limit:
+            if rec["kind"] != "infer":
+                rec["kind"] = "trace-unchecked"
+        else:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                rec.update(real_check(item, real_limit))
+            except Exception as e:
+                rec.update(real_run="error", real_error=_line(e))
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if rec.get("real_run") == "fail" and rec["kind"] != "infer":
+                rec["kind"] = "model"
+    return rec
+
+
+def worker(items: list[str], out: Path, timeout: float, real_limit: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    with contextlib.suppress(Exception):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    for item in items:
+        rec = run_one(item, timeout, real_limit)
+        with out.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        print(f"{rec['status']:4} {rec.get('kind', ''):15} {rec.get('total_s', 0):6.2f}s "
+              f"{item}", flush=True)
+        gc.collect()
+
+
+def drive(items: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run ``items`` in worker processes of ``args.chunk`` each; resume after a crash."""
+    partial = Path(args.partial)
+    partial.unlink(missing_ok=True)
+    done: dict[str, dict[str, Any]] = {}
+    todo = list(items)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    while todo:
+        chunk = todo[:args.chunk]
+        subprocess.run(
+            [sys.executable, __file__, "--worker", "--partial", str(partial),
+             "--timeout", str(args.timeout), "--real-limit", str(args.real_limit),
+             "--only", ",".join(chunk)],
+            env=env, check=False)
+        if partial.exists():
+            for line in partial.read_text(encoding="utf-8").splitlines():
+                rec = json.loads(line)
+                done[rec["item"]] = rec
+        finished = [i for i in chunk if i in done]
+        if len(finished) < len(chunk):  # the worker died: the next item crashed it
+            crashed = chunk[len(finished)]
+            if crashed not in done:
+                done[crashed] = {"item": crashed, "zoo": "timm" if crashed.startswith(
+                    "timm:") else "hf", "status": "fail", "kind": "build",
+                    "error": "the worker process died (crash or out of memory)"}
+        todo = [i for i in todo if i not in done]
+    return [done[i] for i in items]
+
+
+# -- report ---------------------------------------------------------------------------------
+
+def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    out = [
+        "# Drawing models by name, with no input",
+        "",
+        "Written by `python bench/zoo_by_name.py` "
+        f"({meta['date']}; {meta['machine']}; torch {meta['torch']}, transformers "
+        f"{meta['transformers']}, timm {meta['timm']}).",
+        "",
+        "Each model is built from its default config with layer counts shrunk to "
+        f"{SHRINK_TO} (where the config has them) on the meta device, drawn with "
+        "`drawnet.draw_model(model)` and no input, and laid out as SVG. Time per model is "
+        "build + draw + layout, one process, one torch thread.",
+        "",
+    ]
+    for zoo, title in (("hf", "transformers AutoModel types"), ("timm", "timm, one model "
+                                                                       "per module")):
+        rows = [r for r in results if r["zoo"] == zoo]
+        if not rows:
+            continue
+        ok = [r for r in rows if r["status"] == "ok"]
+        fails = [r for r in rows if r["status"] != "ok"]
+        runnable = [r for r in rows if r.get("kind") not in ("backend", "build", "model")]
+        times = sorted(r.get("total_s", 0.0) for r in ok)
+        out += [f"## {title}", ""]
+        out.append(f"**{len(ok)} of {len(rows)} drawn with no input "
+                   f"({100 * len(ok) / len(rows):.1f} %)**; of the {len(runnable)} that "
+                   "can be built and run from their default config "
+                   f"({len(rows) - len(runnable)} cannot: missing package, constructor "
+                   f"error, or a real run fails too), {len(ok)} "
+                   f"({100 * len(ok) / max(1, len(runnable)):.1f} %).")
+        out.append("")
+        if times:
+            out.append(f"Time per drawn model: median {statistics.median(times):.2f} s, "
+                       f"90th percentile {times[int(0.9 * (len(times) - 1))]:.2f} s, "
+                       f"max {times[-1]:.2f} s (total {sum(times):.0f} s).")
+            out.append("")
+        fallback = [r for r in ok if r.get("notes")]
+        if fallback:
+            out.append(f"{len(fallback)} multi-modal generative models were drawn from their "
+                       "text input only (their image or audio features are spliced in at "
+                       "placeholder tokens, which a no-compute trace cannot place): "
+                       + ", ".join(f"`{r['item']}`" for r in fallback) + ".")
+            out.append("")
+        tracers = collections.Counter(r.get("tracer", "?") for r in ok)
+        out.append("Tracer used: " + ", ".join(f"{k} {v}" for k, v in tracers.most_common())
+                   + ".")
+        out.append("")
+        if fails:
+            counts = collections.Counter(r["kind"] for r in fails)
+            out += ["| failure class | count |", "|---|--:|"]
+            out += [f"| {CLASSES.get(k, k)} (`{k}`) | {counts[k]} |"
+                    for k in CLASSES if counts.get(k)]
+            out += ["", "| model | class | reason | real CPU run |", "|---|---|---|---|"]
+            for r in sorted(fails, key=lambda r: (list(CLASSES).index(r["kind"])
+                                                   if r["kind"] in CLASSES else 99, r["item"])):
+                real = r.get("real_run", "")
+                if real == "fail":
+                    real = f"fails: {r.get('real_error', '')[:160]}"
+                elif real == "ok":
+                    real = f"runs; drawing the real model: {r.get('real_draw', '?')[:120]}"
+                reason = r.get("error", "").replace("|", "\\|")[:220]
+                out.append(f"| `{r['item']}` | {r['kind']} | {reason} | "
+                           f"{real.replace('|', '/')} |")
+            out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default="", help="comma-separated model types / timm:names")
+    p.add_argument("--hf-only", action="store_true")
+    p.add_argument("--timm-only", action="store_true")
+    p.add_argument("--chunk", type=int, default=40, help="models per worker process")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per model")
+    p.add_argument("--real-limit", type=int, default=400_000_000,
+                   help="largest model (params) built for real to check a failure")
+    p.add_argument("--out", default=str(HERE / "zoo_by_name.md"))
+    p.add_argument("--json", default=str(HERE / "zoo_by_name.json"))
+    p.add_argument("--partial", default=str(HERE / ".zoo_by_name.partial.jsonl"))
+    p.add_argument("--no-write", action="store_true", help="print, do not rewrite the report")
+    p.add_argument("--replot", action="store_true", help="rewrite the .md from the .json")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(args.only.split(","), Path(args.partial), args.timeout, args.real_limit)
+        return 0
+    if args.replot:
+        data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        Path(args.out).write_text(report(data["results"], data["meta"]), encoding="utf-8")
+        return 0
+    if args.only:
+        items = [i.strip() for i in args.only.split(",") if i.strip()]
+    else:
+        items = ([] if args.timm_only else hf_items()) + ([] if args.hf_only else
+                                                           timm_items())
+    import timm
+    import torch
+    import transformers
+
+    meta = {"date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                       f"{platform.python_version()}",
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "timm": timm.__version__}
+    start = time.perf_counter()
+    results = drive(items, args)
+    meta["wall_s"] = round(time.perf_counter() - start, 1)
+    text = report(results, meta)
+    if args.no_write:
+        print(text)
+    else:
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1)
+                                   + "\n", encoding="utf-8")
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(text.split("\n## ")[1][:2000] if "\n## " in text else text)
+    Path(args.partial).unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        sys.exit(130)
