@@ -55,6 +55,12 @@ LAYER_KEYS = (
     "num_layers_text", "num_self_attends_per_block", "cross_attention_layers_count",
 )
 
+# Values a default config leaves unset although the model cannot be built without them
+# (time-series models need a forecast horizon, timm_backbone a timm model name); set only
+# where the default is None. Backbones are never loaded with pretrained weights.
+OVERRIDES: dict[str, Any] = {"prediction_length": 24, "backbone": "resnet18",
+                             "use_pretrained_backbone": False}
+
 # Failure classes, in the order the report lists them.
 CLASSES = {
     "backend": "needs a package that is not installed",
@@ -139,8 +145,8 @@ def _line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"[:400]
 
 
-def build_hf(model_type: str, device: str) -> tuple[Any, Any, str]:
-    """(model, shrunk config, class name) for one AutoModel type."""
+def build_hf(model_type: str, device: str, small: bool = True) -> tuple[Any, Any, str]:
+    """(model, config, class name) for one AutoModel type; ``small``: layers shrunk."""
     import torch
     import transformers
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -151,10 +157,15 @@ def build_hf(model_type: str, device: str) -> tuple[Any, Any, str]:
     cls = getattr(transformers, name)
     config_cls = CONFIG_MAPPING[model_type]
     base = config_cls()
-    try:
-        config = config_cls.from_dict(shrink(base.to_dict()))
-    except Exception:
-        config = base
+    fixed = {k: v for k, v in OVERRIDES.items() if k in base.to_dict() and (
+        getattr(base, k, None) is None or k == "use_pretrained_backbone")}
+    if fixed:  # a value the config has no usable default for (listed in the report)
+        with contextlib.suppress(Exception):
+            base = config_cls.from_dict({**base.to_dict(), **fixed})
+    config = base
+    if small:
+        with contextlib.suppress(Exception):
+            config = config_cls.from_dict(shrink(base.to_dict()))
     with torch.device(device):
         model = cls._from_config(config)
     return model.eval(), config, name
@@ -178,7 +189,7 @@ def real_check(item: str, limit: int) -> dict[str, Any]:
     if item.startswith("timm:"):
         model = build_timm(item[5:], "cpu")
     else:
-        model, _, _ = build_hf(item, "cpu")
+        model, _, _ = build_hf(item, "cpu", small=True)
     try:
         guesses = infer_inputs(model).guesses
     except Exception as e:
@@ -205,49 +216,67 @@ def real_check(item: str, limit: int) -> dict[str, Any]:
     return out
 
 
-def run_one(item: str, timeout: float, real_limit: int) -> dict[str, Any]:
+def attempt(item: str, small: bool, rec: dict[str, Any]) -> None:
+    """Build and draw one model; fill ``rec`` with the outcome."""
     import drawnet
 
-    rec: dict[str, Any] = {"item": item, "zoo": "timm" if item.startswith("timm:") else "hf"}
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
     t0 = time.perf_counter()
     try:
-        try:
-            if rec["zoo"] == "timm":
-                model = build_timm(item[5:], "meta")
-                rec["class"] = type(model).__name__
-            else:
-                model, _, rec["class"] = build_hf(item, "meta")
-        except Timeout:
-            raise
-        except Exception as e:
-            text = _line(e)
-            rec.update(status="fail", kind="backend" if (
-                "requires the" in text and "library" in text) or isinstance(
-                    e, ImportError) else "build", error=text)
-            return rec
-        rec["build_s"] = round(time.perf_counter() - t0, 3)
-        rec["params"] = sum(p.numel() for p in model.parameters())
-        t1 = time.perf_counter()
-        try:
-            d = drawnet.draw_model(model)
-            d.pipe("svg")
-        except Exception as e:
-            rec.update(status="fail", kind=_classify(e), error=_line(e),
-                       draw_s=round(time.perf_counter() - t1, 3))
+        if rec["zoo"] == "timm":
+            model = build_timm(item[5:], "meta")
+            rec["class"] = type(model).__name__
         else:
-            rec.update(status="ok", draw_s=round(time.perf_counter() - t1, 3),
-                       tracer=d.tracer, inputs=d.graph.get_meta("inputs"),
-                       boxes=len(d.graph.nodes),
-                       notes=[n for n in d.notes if n.startswith("drawn from")])
+            model, _, rec["class"] = build_hf(item, "meta", small)
     except Timeout:
-        rec.update(status="fail", kind="timeout", error=f"over {timeout:.0f} s")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise
+    except Exception as e:
+        text = _line(e)
+        missing = ("requires the" in text and "library" in text) or isinstance(e, ImportError)
+        rec.update(status="fail", kind="backend" if missing else "build", error=text)
+        return
+    rec["build_s"] = round(time.perf_counter() - t0, 3)
+    rec["params"] = sum(p.numel() for p in model.parameters())
+    if small:
+        rec["params_small"] = rec["params"]
+    t1 = time.perf_counter()
+    try:
+        d = drawnet.draw_model(model)
+        d.pipe("svg")
+    except Timeout:
+        raise
+    except Exception as e:
+        rec.update(status="fail", kind=_classify(e), error=_line(e),
+                   draw_s=round(time.perf_counter() - t1, 3))
+    else:
+        rec.update(status="ok", draw_s=round(time.perf_counter() - t1, 3),
+                   tracer=d.tracer, inputs=d.graph.get_meta("inputs"),
+                   boxes=len(d.graph.nodes),
+                   notes=[n for n in d.notes if n.startswith("drawn from")])
+        rec.pop("error", None)
+        rec.pop("kind", None)
+
+
+def run_one(item: str, timeout: float, real_limit: int) -> dict[str, Any]:
+    rec: dict[str, Any] = {"item": item, "zoo": "timm" if item.startswith("timm:") else "hf"}
+    signal.signal(signal.SIGALRM, _alarm)
+    t0 = time.perf_counter()
+    for small in (True, False) if rec["zoo"] == "hf" else (True,):
+        # A failure with shrunk layers may be the shrinking's (a hybrid model left with
+        # no attention layer): such models are tried again at their default depth.
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            attempt(item, small, rec)
+        except Timeout:
+            rec.update(status="fail", kind="timeout", error=f"over {timeout:.0f} s")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        rec["shrunk"] = small
+        if rec["status"] == "ok" or rec["kind"] in ("backend", "timeout"):
+            break
+        gc.collect()
     rec["total_s"] = round(time.perf_counter() - t0, 3)
     if rec["status"] == "fail" and rec["kind"] in ("data-dependent", "trace", "infer"):
-        params = rec.get("params", 0)
+        params = rec.get("params_small", rec.get("params", 0))
         if params > real_limit:
             if rec["kind"] != "infer":
                 rec["kind"] = "trace-unchecked"
@@ -323,9 +352,12 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['transformers']}, timm {meta['timm']}).",
         "",
         "Each model is built from its default config with layer counts shrunk to "
-        f"{SHRINK_TO} (where the config has them) on the meta device, drawn with "
-        "`drawnet.draw_model(model)` and no input, and laid out as SVG. Time per model is "
-        "build + draw + layout, one process, one torch thread.",
+        f"{SHRINK_TO} (where the config has them; a model that fails so is tried again at "
+        "its default depth) on the meta device, drawn with `drawnet.draw_model(model)` "
+        "and no input, and laid out as SVG. Time per model is build + draw + layout, one "
+        "process, one torch thread. Values a default config leaves unset but cannot do "
+        "without are set: " + ", ".join(f"`{k}={v!r}`" for k, v in OVERRIDES.items())
+        + " (only where the default is None; pretrained backbones are never loaded).",
         "",
     ]
     for zoo, title in (("hf", "transformers AutoModel types"), ("timm", "timm, one model "
@@ -387,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hf-only", action="store_true")
     p.add_argument("--timm-only", action="store_true")
     p.add_argument("--chunk", type=int, default=40, help="models per worker process")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per model")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per attempt")
     p.add_argument("--real-limit", type=int, default=400_000_000,
                    help="largest model (params) built for real to check a failure")
     p.add_argument("--out", default=str(HERE / "zoo_by_name.md"))
@@ -429,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
                                    + "\n", encoding="utf-8")
         Path(args.out).write_text(text, encoding="utf-8")
         print(text.split("\n## ")[1][:2000] if "\n## " in text else text)
-    Path(args.partial).unlink(missing_ok=True)
+    if not args.no_write:
+        Path(args.partial).unlink(missing_ok=True)
     return 0
 
 

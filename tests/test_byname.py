@@ -323,3 +323,14 @@ def test_cli_timm_convnext_tiny(tmp_path: Path) -> None:
     r = run("render", "timm:convnext_tiny", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "input: x" in out.read_text()
+
+
+def test_a_model_with_one_tensor_left_on_cpu_counts_as_meta() -> None:
+    # Code like nn.Parameter(torch.Tensor(n)) ignores torch.device("meta"): such a model
+    # still cannot compute, so only the no-compute tracers may run it.
+    from drawnet.trace import auto_order
+
+    model = _meta(BUILDERS["bert"])
+    model.register_parameter("stray", torch.nn.Parameter(torch.zeros(3)))
+    assert auto_order(model) == ("meta", "export")
+    assert drawnet.draw_model(model).tracer == "meta"

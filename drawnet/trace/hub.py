@@ -161,7 +161,7 @@ def _config(transformers: Any, name: str, revision: str | None) -> Any:
         return transformers.AutoConfig.from_pretrained(
             str(folder) if folder.exists() else name, revision=revision)
     except (OSError, ValueError, KeyError) as e:
-        text = " ".join(str(e).split())
+        text = " ".join(str(e).split()).rstrip(".")
         if "model_type" in text or isinstance(e, KeyError):
             raise SourceError(
                 f"transformers {transformers.__version__} does not know the model type in "

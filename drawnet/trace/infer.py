@@ -64,12 +64,6 @@ _POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_seq_len",
                     "max_length_text", "block_size", "seq_length")
 _DECODER_LIMITS = ("max_target_positions", "max_decoder_position_embeddings",
                    *_POSITION_LIMITS)
-_TEXT_CONFIGS = ("text_config", "text_encoder", "language_config", "llm_config",
-                 "encoder", "thinker_config")
-_VISION_CONFIGS = ("vision_config", "visual_config", "image_config", "vision_encoder_config",
-                   "encoder", "backbone_config")
-_AUDIO_CONFIGS = ("audio_config", "speech_config", "audio_encoder_config", "encoder")
-_DECODER_CONFIGS = ("decoder_config", "decoder", "text_config")
 
 
 @dataclass(frozen=True)
@@ -155,38 +149,59 @@ def trace_inferred(model: Any, inferred: Inferred, *, kwargs: Mapping[str, Any] 
 
     given = dict(kwargs or {})
 
+    import torch
+
+    given_tensors = {k: v for k, v in given.items() if isinstance(v, torch.Tensor)}
+    given_other = {k: v for k, v in given.items() if k not in given_tensors}
+
     def attempt(guess: Guess, name: str) -> ir.Graph:
-        data = {k: v for k, v in guess.tensors if k not in given}
-        extra = {k: v for k, v in guess.extra if k not in given}
-        inputs = parse_inputs(model, None, data or None, {**extra, **given}) if data else \
-            parse_inputs(model, None, None, {**extra, **given})
+        data = {**{k: v for k, v in guess.tensors if k not in given}, **given_tensors}
+        extra = {**{k: v for k, v in guess.extra if k not in given}, **given_other}
+        inputs = parse_inputs(model, None, data, extra)
         graph = trace(model, inputs, tracer=name, mode=mode)
-        facts = [("inputs", guess.describe()), ("inputs_source", inferred.source)]
+        used = Guess(tuple(data.items())).describe()
+        facts = [("inputs", used), ("inputs_source", inferred.source)]
         if guess.note:
             facts.append(("note", guess.note))
         return graph.replace(meta=(*graph.meta, *facts))
 
     guesses = inferred.guesses
     if len(guesses) > 1 and tracer in ("auto", "meta"):
+        # A wrong guess fails on meta at once; one that is right may still fail there for
+        # reasons another tracer gets past (tensors made on a real device, branches on
+        # values): only those are tried again with ``tracer``.
+        again: list[Guess] = []
         for guess in guesses:
             try:
                 return attempt(guess, "meta")
-            except (TraceError, InputError):
-                continue
-        if tracer == "meta":
-            guesses = guesses[:1]  # report the first guess's failure below
+            except (TraceError, InputError) as e:
+                if _worth_retrying(e):
+                    again.append(guess)
+        guesses = tuple(again) if again and tracer == "auto" else guesses[:1]
     first: DrawnetError | None = None
+    used = ""
     for guess in guesses:
         try:
             return attempt(guess, tracer)
         except (TraceError, InputError) as e:
-            first = first or e
+            if first is None:
+                first, used = e, guess.describe()
     assert first is not None
-    used = guesses[0].describe()
-    raise type(first)(
+    kind = InputError if isinstance(first, InputError) else TraceError
+    raise kind(
         f"with the inputs drawnet inferred from {inferred.source} ({used}): {first}; pass "
         "input_size or input_data to choose the inputs yourself"
     ) from first
+
+
+def _worth_retrying(e: BaseException) -> bool:
+    """Whether a meta-trace failure may be the meta tracer's own, not the inputs'."""
+    from drawnet.trace.common import DATA_DEPENDENT, TracerFailure
+
+    if not isinstance(e, TracerFailure):
+        return False
+    cause = e.cause.lower()
+    return e.kind == DATA_DEPENDENT or "meta" in cause or "same device" in cause
 
 
 # -- transformers ---------------------------------------------------------------------------
@@ -198,13 +213,16 @@ def _is_transformers(model: Any) -> bool:
     ) and getattr(model, "config", None) is not None
 
 
-def _sub(config: Any, names: Iterable[str]) -> list[Any]:
-    """The sub-configs of ``config`` among ``names`` (in that order), then ``config``."""
-    found = []
-    for name in names:
-        sub = getattr(config, name, None)
-        if sub is not None and hasattr(sub, "to_dict") and sub is not config:
-            found.append(sub)
+def _sub(config: Any, keywords: Iterable[str]) -> list[Any]:
+    """The sub-configs of ``config`` whose names hold one of ``keywords`` (in keyword
+    order: ``vision_config`` before ``encoder``), then ``config`` itself."""
+    subs = [(k, v) for k, v in vars(config).items()
+            if hasattr(v, "to_dict") and v is not config and not k.startswith("_")]
+    found: list[Any] = []
+    for word in keywords:
+        for key, value in subs:
+            if word in key and all(value is not f for f in found):
+                found.append(value)
     return [*found, config]
 
 
@@ -241,24 +259,43 @@ def _special_ids(config: Any, depth: int = 0) -> set[int]:
     return found
 
 
-class _Maker:
-    """Builds named inputs for one transformers model from its config."""
+_AUDIO = ("input_values", "input_features", "decoder_input_values")
+_SKIP_MASKS = ("head_mask", "bool_masked_pos", "mask_time_indices", "input_masks",
+               "prompt_masks", "context_mask", "target_mask", "decoder_attention_mask",
+               "cross_attn_head_mask", "decoder_head_mask")
 
-    def __init__(self, model: Any, seq_len: int | None) -> None:
+
+class _Maker:
+    """Builds named inputs for one transformers model from its config.
+
+    ``variant`` picks the layout of audio inputs where models differ: raw audio as
+    ``1×samples`` or ``1×channels×samples`` (codecs) or a spectrogram ``1×frames×bins``;
+    features as ``1×bins×frames`` (Whisper) or ``1×frames×bins``.
+    """
+
+    def __init__(self, model: Any, seq_len: int | None, variant: int, *,
+                 image_variant: int = 0, grid: bool = False, flat: bool = False) -> None:
         import torch
 
         self.model = model
         self.config = model.config
         self.seq_len = seq_len
+        self.variant = variant
         self.used_seq_len = False
         self.gen = torch.Generator().manual_seed(0)
         self.float_dtype = _float_dtype(model)
         self.device = _input_device(model)
-        self.text = _sub(self.config, _TEXT_CONFIGS)
-        self.vision = _sub(self.config, _VISION_CONFIGS)
-        self.audio = _sub(self.config, _AUDIO_CONFIGS)
-        self.decoder = _sub(self.config, _DECODER_CONFIGS)
+        self.text = _sub(self.config, ("text", "language", "llm", "thinker", "encoder"))
+        self.vision = _sub(self.config, ("vision", "visual", "image", "backbone", "encoder"))
+        self.audio = _sub(self.config, ("audio", "speech", "encoder"))
+        self.decoder = _sub(self.config, ("decoder", "text", "language"))
         self.specials = _special_ids(self.config)
+        self.frames = 0  # the time steps of the last audio input made
+        self.samples = 0
+        self.choices = 2 if type(model).__name__.endswith("ForMultipleChoice") else 0
+        self.image_variant = image_variant  # 1: 1×1×C×H×W (one image of a set), 2: a pair
+        self.grid = grid or _first(self.vision, ("temporal_patch_size",)) is not None
+        self.flat = flat  # SigLIP 2: patches flattened, with their grid's shape
 
     # -- sizes --------------------------------------------------------------------------
 
@@ -277,11 +314,20 @@ class _Maker:
         return 0
 
     def image_hw(self) -> tuple[int, int]:
-        size = _first(self.vision, ("image_size", "img_size", "input_size", "crop_size"))
-        if size is None:
-            cfg = _first(self.vision, ("pretrained_cfg",))
-            if isinstance(cfg, Mapping):
-                size = cfg.get("input_size")
+        for cfg in self.vision:  # DepthPro: patches of patch_size at the smallest scale
+            ratios = getattr(cfg, "scaled_images_ratios", None)
+            patch = _int(getattr(cfg, "patch_size", None))
+            if isinstance(ratios, list | tuple) and ratios and patch:
+                side = int(patch / min(float(r) for r in ratios))
+                return side, side
+        size = None
+        for cfg in self.vision:  # the most specific config that names a size wins
+            size = _first([cfg], ("image_size", "img_size", "input_size", "crop_size"))
+            timm_cfg = getattr(cfg, "pretrained_cfg", None)
+            if size is None and isinstance(timm_cfg, Mapping):
+                size = timm_cfg.get("input_size")
+            if size is not None:
+                break
         if isinstance(size, Mapping):
             size = [size.get("height"), size.get("width")] if "height" in size else \
                 size.get("shortest_edge")
@@ -291,9 +337,8 @@ class _Maker:
                 return dims[-2], dims[-1]
             if dims:
                 return dims[0], dims[0]
-        if _int(size):
-            return int(size), int(size)
-        return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
+        one = _int(size) or DEFAULT_IMAGE_SIZE
+        return one, one
 
     def channels(self) -> int:
         value = _first(self.vision, ("num_channels", "in_chans", "in_channels",
@@ -304,12 +349,22 @@ class _Maker:
         return _int(_first(self.audio, ("sampling_rate", "sample_rate"))) or \
             DEFAULT_SAMPLING_RATE
 
+    def hidden(self) -> int:
+        return _int(_first([*self.text], ("d_model", "hidden_size", "embed_dim",
+                                          "n_embd"))) or 768
+
     # -- tensors ------------------------------------------------------------------------
 
     def ids(self, length: int, value: int) -> Any:
         import torch
 
-        return torch.full((1, length), value, dtype=torch.long, device=self.device)
+        shape = (1, self.choices, length) if self.choices else (1, length)
+        return torch.full(shape, value, dtype=torch.long, device=self.device)
+
+    def ones(self, *shape: int) -> Any:
+        import torch
+
+        return torch.ones(shape, dtype=torch.long, device=self.device)
 
     def floats(self, *shape: int) -> Any:
         import torch
@@ -317,64 +372,204 @@ class _Maker:
         t = torch.randn(shape, generator=self.gen)
         return t.to(dtype=self.float_dtype, device=self.device)
 
-    def make(self, name: str, variant: int = 0) -> Any:
-        """The tensor for the input ``name``; ``variant`` picks an alternative layout."""
+    def make(self, name: str, made: Mapping[str, Any]) -> Any:
+        """The tensor for the input ``name`` (``None``: leave it out); ``made`` holds the
+        inputs made so far, which masks follow."""
+        import torch
 
-        if name == "input_ids" or (name.endswith("input_ids") and "decoder" not in name):
-            return self.ids(self.tokens(self.text), self.token_id(self.text))
         if name == "decoder_input_ids":
             return self.ids(self.tokens(self.decoder, _DECODER_LIMITS),
                             self.token_id(self.decoder))
-        if name in ("pixel_values", "image", "pixel_values_images"):
+        if name == "input_ids" or name.endswith("input_ids"):
+            return self.ids(self.tokens(self.text), self.token_id(self.text))
+        if self.grid and name in ("hidden_states", "pixel_values", "grid_thw",
+                                  "image_grid_thw", "merge_sizes"):
+            return self.patches(name)
+        if self.flat and name in ("pixel_values", "pixel_attention_mask", "spatial_shapes"):
+            return self.flat_patches(name)
+        if name in ("prompt_pixel_values", "prompt_masks"):  # SegGPT: a prompt image pair
+            return self.make("pixel_values", made)
+        if name in ("pixel_values", "image", "pixel_values_images", "image_pixel_values"):
             h, w = self.image_hw()
             frames = _int(_first(self.vision, ("num_frames",)))
             if frames and name == "pixel_values":
                 return self.floats(1, frames, self.channels(), h, w)
+            if self.image_variant:  # a set of images (Idefics) or a pair to match (LoFTR)
+                return self.floats(1, self.image_variant, self.channels(), h, w)
             return self.floats(1, self.channels(), h, w)
+        if name in ("visual_feats", "visual_pos"):  # LXMERT: region features and boxes
+            width = _int(getattr(self.config, f"{name.replace('feats', 'feat')}_dim", None))
+            return self.floats(1, 36, width or (4 if name == "visual_pos" else 2048))
         if name == "pixel_values_videos":
             h, w = self.image_hw()
             frames = _int(_first(self.vision, ("num_frames",))) or 8
             return self.floats(1, frames, self.channels(), h, w)
         if name == "input_values":
-            samples = self.sampling_rate() * AUDIO_SECONDS
-            channels = _int(_first(self.audio, ("audio_channels", "channels")))
-            codec = channels is not None or _first(
-                self.audio, ("codebook_size", "num_quantizers", "upsampling_ratios",
-                             "downsampling_ratios")) is not None
-            if codec != bool(variant):
-                return self.floats(1, channels or 1, samples)
-            return self.floats(1, samples)
-        if name in ("input_features", "decoder_input_values"):
-            return self.features(variant)
-        if name.endswith(("attention_mask", "padding_mask")) or name == "pixel_mask":
-            return None  # optional everywhere it has a default; made only when required
+            return self.raw_audio()
+        if name in ("input_features", "decoder_input_values", "audio_mel"):
+            return self.features(name)
+        if name.startswith("past_") or name.startswith("future_") or name.startswith(
+                "static_") or name == "freq":
+            return self.series(name)
+        if name == "bbox":
+            dim = _int(_first(self.text, ("dim_bbox",)))
+            length = self.tokens(self.text)
+            return self.floats(1, length, dim) if dim else \
+                torch.zeros((1, length, 4), dtype=torch.long, device=self.device)
+        if name.endswith("mask"):
+            return self.mask(name, made)
+        if name == "encoder_hidden_states":
+            width = _int(_first(self.text, ("encoder_hidden_size",))) or self.hidden()
+            return self.floats(1, self.tokens(self.text), width)
+        if name in ("states", "actions", "rewards", "returns_to_go", "timesteps"):
+            return self.trajectory(name)
+        if name.endswith(("embeds", "hidden_states")) or name == "inputs":
+            return self.floats(1, self.tokens(self.text), self.hidden())
+        if name == "task_inputs":  # OneFormer: the task prompt's token ids
+            length = _int(getattr(self.config, "task_seq_len", None)) or 77
+            return self.ids(length, self.token_id(self.text))
         raise _CannotMake(name)
 
-    def features(self, variant: int) -> Any:
-        bins = _int(_first(self.audio, ("num_mel_bins", "feature_size", "n_mels",
-                                        "num_mel_filters", "input_feat_per_channel")))
-        per_channel = _int(_first(self.audio, ("input_feat_per_channel",)))
-        in_channels = _int(_first(self.audio, ("input_channels",)))
+    def raw_audio(self) -> Any:
+        samples = self.sampling_rate() * AUDIO_SECONDS
+        self.samples = samples
+        channels = _int(_first(self.audio, ("audio_channels", "channels")))
+        codec = channels is not None or _first(
+            self.audio, ("codebook_size", "num_quantizers", "upsampling_ratios",
+                         "downsampling_ratios")) is not None
+        bins = _int(_first(self.audio, ("num_mel_bins", "n_mels")))
+        layouts = ["channels", "flat"] if codec else ["flat", "channels"]
+        if bins:  # a spectrogram model (AST) names its mel bins
+            layouts.insert(0 if _first(self.audio, ("max_length",)) else 2, "spectrogram")
+        layout = layouts[min(self.variant, len(layouts) - 1)]
+        if layout == "spectrogram":
+            self.frames = _int(_first(self.audio, ("max_length",))) or FRAMES_PER_SECOND
+            return self.floats(1, self.frames, bins or 128)
+        if layout == "channels":
+            return self.floats(1, channels or 1, samples)
+        return self.floats(1, samples)
+
+    def features(self, name: str) -> Any:
+        configs = self.decoder if name.startswith("decoder") else self.audio
+        bins = _int(_first(configs, ("feature_projection_input_dim", "num_mel_bins",
+                                     "input_feat_size", "feature_size", "n_mels",
+                                     "num_mel_filters", "input_feat_per_channel")))
+        stacked = _int(_first(configs, ("num_stacked_frames",)))  # frames stacked as one
+        if bins and stacked:
+            bins *= stacked
+        per_channel = _int(_first(configs, ("input_feat_per_channel",)))
+        in_channels = _int(_first(configs, ("input_channels",)))
         if per_channel and in_channels:
             bins = per_channel * in_channels
         bins = bins or 80
-        source = _int(_first(self.audio, ("max_source_positions",)))
-        if source and _first(self.audio, ("num_mel_bins",)) is not None:
-            frames = 2 * source  # a Whisper-style encoder: its fixed window
-            return self.floats(1, bins, frames) if not variant else \
-                self.floats(1, frames, bins)
-        frames = FRAMES_PER_SECOND * AUDIO_SECONDS
-        return self.floats(1, frames, bins) if not variant else self.floats(1, bins, frames)
+        source = _int(_first(configs, ("max_source_positions",)))
+        whisper = bool(source) and _first(configs, ("num_mel_bins",)) is not None
+        self.frames = 2 * source if whisper and source else FRAMES_PER_SECOND * AUDIO_SECONDS
+        factor = _int(_first(configs, ("subsampling_factor",)))
+        if factor and self.frames % factor:  # encoders that take whole subsampled steps
+            self.frames += factor - self.frames % factor
+        if name.startswith("decoder"):
+            self.frames = self.tokens(self.decoder, _DECODER_LIMITS)
+        channels_first = whisper != bool(self.variant % 2)
+        if self.variant >= 2:  # a single-channel image of the spectrogram (CLAP)
+            return self.floats(1, 1, self.frames, bins)
+        return self.floats(1, bins, self.frames) if channels_first else \
+            self.floats(1, self.frames, bins)
 
-    def required(self, name: str) -> Any:
-        """An input ``forward`` cannot do without; masks become ones."""
+    def mask(self, name: str, made: Mapping[str, Any]) -> Any:
+        """A mask of ones shaped after the input it goes with, or ``None``."""
+        if name == "pixel_mask" and "pixel_values" in made:
+            h, w = made["pixel_values"].shape[-2:]
+            return self.ones(1, int(h), int(w))
+        if name.endswith("videos") and "pixel_values_videos" in made:
+            return self.ones(1, int(made["pixel_values_videos"].shape[1]))
+        if any(k in made for k in ("input_features", "audio_mel")) and (
+                "feature" in name or "audio" in name or name in ("padding_mask",
+                                                                 "attention_mask")):
+            return self.ones(1, self.frames)
+        if "input_values" in made and (name in ("padding_mask", "attention_mask")):
+            t = made["input_values"]
+            return self.ones(1, int(t.shape[1] if t.dim() == 3 and self.frames else
+                                    t.shape[-1]))
+        ids = name.removesuffix("attention_mask") + "input_ids"
+        if name.endswith("attention_mask") and ids in made:  # also qformer_, classes_...
+            return self.ones(*made[ids].shape)
+        return None
+
+    def series(self, name: str) -> Any:
+        """Time-series inputs: past and future values, time features, static features."""
         import torch
 
-        t = self.make(name)
-        if t is not None:
-            return t
-        length = self.tokens(self.text)
-        return torch.ones((1, length), dtype=torch.long, device=self.device)
+        cfg = self.config
+        context = _int(getattr(cfg, "context_length", None)) or 512
+        lags = getattr(cfg, "lags_sequence", None) or []
+        past = context + (max(lags) if lags else 0)
+        horizon = _int(getattr(cfg, "prediction_length", None)) or 24
+        size = _int(getattr(cfg, "input_size", None)) or 1
+        channels = _int(getattr(cfg, "num_input_channels", None))
+        time_features = getattr(cfg, "num_time_features", None)
+        time_features = time_features if isinstance(time_features, int) else 1
+        if name in ("past_values", "past_observed_mask", "future_values"):
+            steps = horizon if name.startswith("future") else past
+            if channels:
+                return self.floats(1, steps, channels) if name == "past_values" else \
+                    self.ones(1, steps, channels).float()
+            shape = (1, steps) if size == 1 else (1, steps, size)
+            if name == "past_observed_mask":
+                return torch.ones(shape, dtype=self.float_dtype, device=self.device)
+            return self.floats(*shape)
+        if name in ("past_time_features", "future_time_features"):
+            steps = horizon if name.startswith("future") else past
+            return self.floats(1, steps, time_features)
+        if name == "past_values_padding":
+            return torch.zeros((1, context), dtype=self.float_dtype, device=self.device)
+        if name == "static_categorical_features":
+            n = _int(getattr(cfg, "num_static_categorical_features", None))
+            return torch.zeros((1, n), dtype=torch.long, device=self.device) if n else None
+        if name == "static_real_features":
+            n = _int(getattr(cfg, "num_static_real_features", None))
+            return self.floats(1, n) if n else None
+        if name == "freq":
+            return torch.zeros((1, 1), dtype=torch.long, device=self.device)
+        raise _CannotMake(name)
+
+    def flat_patches(self, name: str) -> Any:
+        """Patches flattened to ``1×N×(C·P·P)``, their mask and their grid's shape."""
+        import torch
+
+        patches = _int(_first(self.vision, ("num_patches",))) or 256
+        side = max(1, int(patches ** 0.5))
+        if name == "spatial_shapes":
+            return torch.tensor([[side, side]], dtype=torch.long, device=self.device)
+        if name == "pixel_attention_mask":
+            return self.ones(1, side * side)
+        patch = _int(_first(self.vision, ("patch_size",))) or 16
+        return self.floats(1, side * side, self.channels() * patch * patch)
+
+    def trajectory(self, name: str) -> Any:
+        """A Decision Transformer's states, actions, rewards, returns and time steps."""
+        import torch
+
+        steps = min(20, _int(getattr(self.config, "max_ep_len", None)) or 20)
+        if name == "timesteps":
+            return torch.zeros((1, steps), dtype=torch.long, device=self.device)
+        width = {"states": _int(getattr(self.config, "state_dim", None)),
+                 "actions": _int(getattr(self.config, "act_dim", None))}.get(name) or 1
+        return self.floats(1, steps, width)
+
+    def patches(self, name: str) -> Any:
+        """Flattened patches and their grid, as Qwen2-VL-style vision towers take them."""
+        import torch
+
+        merge = _int(_first(self.vision, ("spatial_merge_size", "merge_size"))) or 2
+        side = 8 * merge  # a 16×16 grid of patches for the usual merge of 2
+        if name in ("grid_thw", "image_grid_thw"):
+            return torch.tensor([[1, side, side]], dtype=torch.long, device=self.device)
+        if name == "merge_sizes":
+            return torch.tensor([merge], dtype=torch.long, device=self.device)
+        temporal = _int(_first(self.vision, ("temporal_patch_size",))) or 2
+        patch = _int(_first(self.vision, ("patch_size",))) or 14
+        return self.floats(side * side, self.channels() * temporal * patch * patch)
 
 
 def _float_dtype(model: Any) -> Any:
@@ -390,9 +585,10 @@ def _input_device(model: Any) -> Any:
     """Where inferred tensors are made: the model's device, or CPU for a meta model."""
     import torch
 
-    for t in (*model.parameters(), *model.buffers()):
-        return torch.device("cpu") if t.device.type == "meta" else t.device
-    return torch.device("cpu")
+    from drawnet.trace.eager import _model_device
+
+    device = _model_device(model)
+    return torch.device("cpu") if device.type == "meta" else device
 
 
 def _forward_params(model: Any) -> dict[str, inspect.Parameter]:
@@ -404,55 +600,98 @@ def _forward_params(model: Any) -> dict[str, inspect.Parameter]:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def _companions(full: list[str], params: Mapping[str, inspect.Parameter]) -> list[str]:
+    """Optional inputs some models still need beside ``full``: masks, layout boxes."""
+    out = []
+    for name in params:
+        if name in full or name in _SKIP_MASKS or name.startswith("decoder_"):
+            continue
+        boxes = name == "bbox" and "input_ids" in full
+        mask = name.endswith("mask") and (
+            name in ("attention_mask", "padding_mask", "pixel_mask")
+            or any(name.startswith(f) for f in full)
+            or ("feature" in name and "input_features" in full)
+            or (name.endswith("videos") and "pixel_values_videos" in full))
+        if boxes or mask:
+            out.append(name)
+    return out
+
+
 def _transformers(model: Any, seq_len: int | None) -> Inferred:
     config = model.config
     params = _forward_params(model)
     main = getattr(model, "main_input_name", "input_ids")
     mains = [main] if isinstance(main, str) else [str(m) for m in main]
+    required = [n for n, p in params.items() if p.default is p.empty]
     wanted = [m for m in mains if m in params or not params]
-    wanted += [n for n, p in params.items() if p.default is p.empty and n not in wanted]
+    wanted += [n for n in required if n not in wanted]
     if getattr(config, "is_encoder_decoder", False):
         for name in ("decoder_input_ids", "decoder_input_values"):
             if name in params and name not in wanted:
                 wanted.append(name)
                 break
     full = wanted + [m for m in _MODALITIES if m in params and m not in wanted]
-    required = {n for n, p in params.items() if p.default is p.empty}
-    maker = _Maker(model, seq_len)
-    what = f"the {type(model).__name__} config"
-
-    def build(names: list[str], variant: int = 0) -> Guess:
-        tensors = []
+    full += [n for n in ("visual_feats", "visual_pos") if n in params and n not in full]
+    if "encoder_hidden_states" in params and getattr(config, "encoder_hidden_size", None):
+        full.append("encoder_hidden_states")  # a Q-Former attends to image features
+    if "states" in wanted:
+        full += [n for n in ("actions", "rewards", "returns_to_go", "timesteps")
+                 if n in params and n not in full]
+    extras = _companions(full, params)
+    audio = any(n in _AUDIO for n in full)
+    left_out = [n for n in full if n not in wanted]
+    note = (
+        f"drawn from {', '.join(wanted)} only: with {', '.join(left_out)} too, the model "
+        "needs placeholder tokens in input_ids that match its features, which a "
+        "no-compute trace cannot place; pass input_data with all of them (and a model "
+        "with real weights) to draw that part"
+    )
+    plans: list[tuple[list[str], int, str]] = [(full, 0, "")]
+    if left_out:
+        plans.append((wanted, 0, note))
+    if extras:
+        plans.append((full + extras, 0, ""))
+    for variant in (1, 2, 3) if audio else ():
+        plans.append((full, variant, ""))
+        if extras:
+            plans.append((full + extras, variant, ""))
+    if "pixel_values" in full:
+        plans += [(full, 10, ""), (full, 20, "")]  # image sets: 1×1×C×H×W, 1×2×C×H×W
+    if "use_cache" in params:
+        # Hybrid (attention + state-space) models may fail to make their cache from a
+        # default config; the architecture is the same without it.
+        plans += [(names, variant, why + "|nocache") for names, variant, why in plans[:2]]
+    grid = any(n in required for n in ("grid_thw", "image_grid_thw"))
+    flat = "spatial_shapes" in params
+    if flat and "pixel_values" in full:
+        full += [n for n in ("pixel_attention_mask", "spatial_shapes") if n not in full]
+    guesses: list[Guess] = []
+    used_seq_len = False
+    for names, variant, why_ in plans:
+        why, _, nocache = why_.partition("|")
+        maker = _Maker(model, seq_len, variant % 10, image_variant=variant // 10,
+                       grid=grid, flat=flat)
+        made: dict[str, Any] = {}
         for name in names:
             try:
-                t = maker.required(name) if name in required else maker.make(name, variant)
+                t = maker.make(name, made)
             except _CannotMake:
                 if name in required:
-                    raise InputError(_cannot(model, name, names)) from None
+                    raise InputError(_cannot(model, name, wanted)) from None
                 continue
+            if t is None and name in required:
+                raise InputError(_cannot(model, name, wanted))
             if t is not None:
-                tensors.append((name, t))
-        return Guess(tuple(tensors))
-
-    guesses = [build(full)]
-    if full != wanted:
-        left_out = [n for n in full if n not in wanted]
-        note = (
-            f"drawn from {', '.join(wanted)} only: with {', '.join(left_out)} too, the "
-            "model needs placeholder tokens in input_ids that match its features, which "
-            "a no-compute trace cannot place; pass input_data with all of them (and a "
-            "model with real weights) to draw that part"
-        )
-        guesses.append(Guess(build(wanted).tensors, note=note))
-    if any(n in ("input_values", "input_features", "decoder_input_values") for n in full):
-        guesses.append(build(full, variant=1))
-    unique: list[Guess] = []
-    for g in guesses:
-        if g.tensors and g.describe() not in [u.describe() for u in unique]:
-            unique.append(g)
-    if not unique:
+                made[name] = t
+        used_seq_len = used_seq_len or maker.used_seq_len
+        extra = (("use_cache", False),) if nocache else ()
+        guess = Guess(tuple(made.items()), extra, note=why)
+        if guess.tensors and (guess.describe(), extra) not in [
+                (g.describe(), g.extra) for g in guesses]:
+            guesses.append(guess)
+    if not guesses:
         raise InputError(_cannot(model, mains[0], mains))
-    return Inferred(tuple(unique), what, maker.used_seq_len)
+    return Inferred(tuple(guesses), f"the {type(model).__name__} config", used_seq_len)
 
 
 def _cannot(model: Any, name: str, names: list[str]) -> str:
