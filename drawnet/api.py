@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drawnet import ir, passes
@@ -10,7 +10,7 @@ from drawnet.emit import Theme, to_dot
 from drawnet.errors import OptionError
 from drawnet.notebook import Diagram
 
-DEFAULT_MAX_BOXES = 60
+DEFAULT_MAX_BOXES = 45
 
 
 def _check_depth(depth: int | str | None) -> None:
@@ -52,14 +52,19 @@ def layer_graph(
     depth: int | str | None = None,
     fold: bool = True,
     collapse_repeats: bool = False,
-    hide_reshapes: bool = True,
+    hide: Iterable[str] | None = ("reshapes",),
+    hide_reshapes: bool | None = None,
     max_boxes: int = DEFAULT_MAX_BOXES,
 ) -> ir.Graph:
-    """Run the passes on an op-level graph: ops merged into layer boxes, chains folded.
+    """Run the passes on an op-level graph: ops merged into layer boxes, noise hidden,
+    chains folded, repeated blocks collapsed.
 
-    ``depth='auto'`` draws every module down to its leaves unless that makes more than
-    ``max_boxes`` nodes; then it takes the deepest depth that fits (recorded in
-    ``graph.meta`` as ``depth``).
+    ``hide`` names what to leave out (see :mod:`drawnet.passes.hide`; None: everything
+    that does nothing at inference); ``hide_reshapes`` is the older switch for the
+    ``reshapes`` kind alone. ``depth='auto'`` opens every module, then spends the box
+    budget on information (:mod:`drawnet.passes.close`): a module whose structure is
+    drawn open elsewhere becomes one box, and more are closed, deepest first, until at
+    most ``max_boxes`` nodes remain. An int draws every module deeper than it as one box.
 
     Example:
         >>> import torch, drawnet
@@ -68,49 +73,36 @@ def layer_graph(
         >>> [n.id for n in g.nodes], g.nodes[1].attr("fused")
         (['input.input', '0', 'output'], 'BatchNorm2d')
     """
+    from drawnet.passes.close import open_by_information
     from drawnet.passes.fold import fold_chains
+    from drawnet.passes.group import group_ops
+    from drawnet.passes.hide import check_hide, hide_noise
     from drawnet.passes.layers import build_layers
     from drawnet.passes.repeats import collapse_repeats as collapse
 
     _check_depth(depth)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
         raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
-
-    def at(d: int | None) -> ir.Graph:
-        pipeline: list[tuple[str, passes.Pass]] = [
-            ("build_layers", lambda g: build_layers(g, depth=d, hide_reshapes=hide_reshapes)),
-        ]
-        if fold:
-            pipeline.append(("fold_chains", fold_chains))
-        if collapse_repeats:
-            pipeline.append(("collapse_repeats", collapse))
-        return passes.run(graph, pipeline)
-
-    if depth != "auto":
-        out = at(depth if isinstance(depth, int) else None)
-        return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
-    out = at(None)
-    deepest = max((m.depth for m in graph.modules), default=1)
-    chosen = "all"
-    full = len(out.nodes)
-    if full > max_boxes:
-        for d in range(deepest - 1, 0, -1):
-            out = at(d)
-            chosen = str(d)
-            if len(out.nodes) <= max_boxes:
-                break
-        note = (f"depth {chosen} chosen automatically: full depth gives {full} nodes, more "
-                f"than max_boxes={max_boxes} (pass depth=None to draw them all)")
-        notes = [("depth", chosen), ("note", note)]
-        if len(out.nodes) > max_boxes and not collapse_repeats:
-            # Even one box per top-level module is too many for a readable layout (and for
-            # Graphviz's time): draw identical consecutive blocks once, marked xN.
-            before = len(out.nodes)
-            out = passes.run(out, [("collapse_repeats", collapse)])
-            notes.append(("note", f"repeated blocks collapsed automatically: depth {chosen} "
-                                  f"still gives {before} nodes (now {len(out.nodes)})"))
-        return out.replace(meta=(*out.meta, *notes))
-    return out.replace(meta=(*out.meta, ("depth", chosen)))
+    kinds = set(check_hide(hide))
+    if hide_reshapes is not None:
+        kinds = kinds | {"reshapes"} if hide_reshapes else kinds - {"reshapes"}
+    noise = frozenset(kinds)
+    d = depth if isinstance(depth, int) else None
+    pipeline: list[tuple[str, passes.Pass]] = [
+        ("build_layers", lambda g: build_layers(g, depth=d, hide_reshapes="reshapes" in kinds)),
+    ]
+    if noise:
+        pipeline.append(("hide_noise", lambda g: hide_noise(g, noise)))
+    if fold:
+        pipeline.append(("group_ops", group_ops))
+        pipeline.append(("fold_chains", fold_chains))
+    if collapse_repeats:
+        pipeline.append(("collapse_repeats", collapse))
+    if depth == "auto":
+        pipeline.append(("open_by_information",
+                         lambda g: open_by_information(g, max_boxes=max_boxes)))
+    out = passes.run(graph, pipeline)
+    return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
 
 
 def draw_model(
@@ -124,7 +116,8 @@ def draw_model(
     tracer: str = "auto",
     depth: int | str | None = "auto",
     fold: bool = True,
-    collapse_repeats: bool = False,
+    collapse_repeats: bool = True,
+    hide: Iterable[str] | None = None,
     clusters: bool = True,
     theme: str | Theme = "default",
     title: str | None = None,
@@ -135,7 +128,7 @@ def draw_model(
     color_by: str = "family",
     max_boxes: int = DEFAULT_MAX_BOXES,
     mode: str = "eval",
-    hide_reshapes: bool = True,
+    hide_reshapes: bool | None = None,
     engine: str = "auto",
 ) -> Diagram:
     """Draw ``model`` as a diagram of layer boxes.
@@ -172,6 +165,9 @@ def draw_model(
         raise choices(orientation, ORIENTATIONS, "orientation")
     get_theme(theme)
     _check_depth(depth)
+    from drawnet.passes.hide import check_hide
+
+    check_hide(hide)
     from drawnet import render
 
     if engine not in render.ENGINES:
@@ -183,7 +179,7 @@ def draw_model(
     op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
                            dtypes=dtypes, tracer=tracer, mode=mode)
     graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
-                        hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+                        hide=hide, hide_reshapes=hide_reshapes, max_boxes=max_boxes)
     source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
                     wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
                     color_by=color_by)
