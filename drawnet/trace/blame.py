@@ -79,7 +79,18 @@ def _raises_there(code: CodeType, lasti: int) -> bool:
 
 
 def _shown(file: str) -> str:
-    """``file`` relative to the working folder when it is inside it, else as it is."""
+    """``file`` relative to the working folder when it is inside it, from its package
+    folder when it is installed (``transformers/models/bert/modeling_bert.py``), else as
+    it is.
+
+    Example:
+        >>> _shown("/venv/lib/python3.11/site-packages/transformers/modeling_utils.py")
+        'transformers/modeling_utils.py'
+    """
+    for folder in ("site-packages", "dist-packages"):
+        _, found, rest = file.rpartition(os.sep + folder + os.sep)
+        if found:
+            return rest
     try:
         rel = os.path.relpath(file)
     except ValueError:  # another drive
