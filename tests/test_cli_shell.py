@@ -100,6 +100,23 @@ def test_help_does_not_import_torch(args: list[str]) -> None:
     assert "torch" not in imported(r.stderr)
 
 
+def test_the_package_loads_its_names_on_first_use() -> None:
+    # `drawnet --help` must not pay for the drawing stack; users still see every name, and
+    # drawnet.summary stays the function when the submodule of that name is imported.
+    script = (
+        "import sys, drawnet\n"
+        "print(sorted(m for m in sys.modules if m.startswith('drawnet')))\n"
+        "import drawnet.summary\n"
+        "from drawnet.summary import Summary\n"
+        "print(callable(drawnet.summary), drawnet.Summary is Summary, drawnet.ir.__name__)\n"
+        "print(all(hasattr(drawnet, n) for n in drawnet.__all__), 'torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["['drawnet']", "True True drawnet.ir", "True False"]
+
+
 def test_binary_output_is_not_written_to_a_terminal(tmp_path: Path) -> None:
     leader, follower = pty.openpty()
     try:
