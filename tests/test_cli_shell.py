@@ -232,6 +232,14 @@ def test_png_bytes_to_stdout_with_options_in_any_case(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("name", "starts"), [("s.json", "{"), ("s.md", "|"), ("s.txt", "=")])
+def test_summary_format_follows_the_suffix(name: str, starts: str, tmp_path: Path) -> None:
+    from drawnet.cli import main  # in-process: the subprocess cases above cover the shell
+
+    assert main(["summary", SMALL, "-i", "1,4", "-o", str(tmp_path / name)]) == 0
+    assert (tmp_path / name).read_text(encoding="utf-8").startswith(starts)
+
+
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "drawnet", "summary", SMALL, "-i", "1,4", "-o", "-"],
