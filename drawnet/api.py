@@ -9,6 +9,7 @@ from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
 from drawnet.errors import OptionError
 from drawnet.notebook import Diagram
+from drawnet.progress import Progress, reporting
 
 DEFAULT_MAX_BOXES = 45
 
@@ -130,6 +131,7 @@ def draw_model(
     mode: str = "eval",
     hide_reshapes: bool | None = None,
     engine: str = "auto",
+    progress: bool | Progress | None = None,
 ) -> Diagram:
     """Draw ``model`` as a diagram of layer boxes.
 
@@ -148,7 +150,10 @@ def draw_model(
     or a :class:`~drawnet.emit.Theme`; ``legend`` keys the colours; ``show_params`` and
     ``show_macs`` print those on boxes; ``color_by`` is 'family', 'macs', 'params' or
     'flops'. ``mode`` runs the model in 'eval' (the default), 'train' or the 'same' mode
-    it is in (restored afterwards either way).
+    it is in (restored afterwards either way). ``progress`` shows the stage and elapsed
+    time on stderr for draws that take over 2 s, including the diagram's later rendering:
+    None (default) when stderr is a terminal, True always, False never (see
+    :mod:`drawnet.progress`).
 
     Example:
         >>> import torch, drawnet
@@ -176,14 +181,19 @@ def draw_model(
 
     if color_by not in COLOR_BY:
         raise choices(color_by, COLOR_BY, "color_by")
-    op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                           dtypes=dtypes, tracer=tracer, mode=mode)
-    graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
-                        hide=hide, hide_reshapes=hide_reshapes, max_boxes=max_boxes)
-    source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
-                    wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
-                    color_by=color_by)
-    return Diagram(graph, source, engine=engine)
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                               dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("building layers")
+        graph = layer_graph(op_graph, depth=depth, fold=fold,
+                            collapse_repeats=collapse_repeats, hide=hide,
+                            hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+        shown.stage("laying out")
+        source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters,
+                        title=title, wrap=wrap, legend=legend, show_params=show_params,
+                        show_macs=show_macs, color_by=color_by)
+    return Diagram(graph, source, engine=engine, progress=progress)
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------
@@ -204,6 +214,7 @@ def summary(
     columns: str | Sequence[str] = DEFAULT_COLUMNS,
     tracer: str = "auto",
     mode: str = "eval",
+    progress: bool | Progress | None = None,
 ) -> Summary:
     """Per-layer statistics of ``model``: ``print()`` it for a torchinfo-style table.
 
@@ -211,7 +222,8 @@ def summary(
     (torchinfo's default 3; None for all); deeper modules are folded into their
     ancestor's row. ``columns`` picks from ``input_shape``, ``output_shape``, ``kernel``,
     ``params``, ``params_percent``, ``macs``, ``flops``, ``memory``, ``trainable``.
-    MACs are counted per op from shapes (see ``docs/counting.md``).
+    MACs are counted per op from shapes (see ``docs/counting.md``). ``progress`` is as
+    for :func:`draw_model`.
 
     Example:
         >>> import torch, drawnet
@@ -226,9 +238,12 @@ def summary(
 
     cols = check_columns(columns)
     check_depth(depth)
-    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
-    return build_summary(graph, depth=depth, columns=cols)
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                            dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("counting")
+        return build_summary(graph, depth=depth, columns=cols)
 
 
 def model_stats(
@@ -240,6 +255,7 @@ def model_stats(
     dtypes: Any = None,
     tracer: str = "auto",
     mode: str = "eval",
+    progress: bool | Progress | None = None,
 ) -> Any:
     """tensorwatch's ``model_stats``: a ``pandas.DataFrame`` with one row per layer.
 
@@ -247,8 +263,8 @@ def model_stats(
     ``params``, ``macs``, ``flops``, ``memory_read`` and ``memory_written`` (bytes).
     Rows are the calls of leaf modules, plus any container call with work or parameters
     of its own (a residual ``add``), so each column sums to the model's total. Prints
-    nothing; a layer without a counting rule (``Dropout``) simply costs 0. Needs pandas
-    (``pip install drawnet[pandas]``).
+    nothing; a layer without a counting rule (``Dropout``) simply costs 0. pandas is
+    installed with drawnet.
 
     Example:
         >>> import torch, drawnet
@@ -261,6 +277,9 @@ def model_stats(
     from drawnet.summary import build_summary, require_pandas, stats_frame
 
     require_pandas("model_stats()")
-    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
-    return stats_frame(build_summary(graph, depth=None))
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                            dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("counting")
+        return stats_frame(build_summary(graph, depth=None))

@@ -616,10 +616,16 @@ def failure(
             place = place_text(*where)
         else:
             place = place_text(*where, expects=_expects(model, where[0], where[1]))
+    from drawnet.trace.blame import MODEL_CODE, model_code
+
     cause = cause_text(e)
     kind = failure_kind(e)
-    return TracerFailure(f"{tracer} trace failed {place}: {cause}; {hint(tracer, kind, model)}",
-                         tracer=tracer, place=place, cause=cause, kind=kind)
+    advice = model_code(e) if kind != DATA_DEPENDENT else ""
+    if advice:
+        kind = MODEL_CODE
+    return TracerFailure(
+        f"{tracer} trace failed {place}: {cause}; {advice or hint(tracer, kind, model)}",
+        tracer=tracer, place=place, cause=cause, kind=kind)
 
 
 def _expects(model: Any, path: str, class_name: str) -> str:
