@@ -150,9 +150,9 @@ def node_label(node: ir.Node, style: Style, call: ir.Call | None = None) -> str:
 
 def _size(node: ir.Node, style: Style, call: ir.Call | None) -> tuple[float, float]:
     th = style.theme
-    lines = [(t, th.fontsize if k in ("title", "op") else th.small_fontsize)
+    lines = [(t, th.fontsize if k in ("title", "op") else th.small_fontsize, k == "title")
              for k, t in label_lines(node, style, call)]
-    return text_size(lines)
+    return text_size(lines, th.fontname)
 
 
 def _shade(fraction: float, top: str) -> str:

@@ -7,8 +7,8 @@ segments is chosen from estimated node sizes so the whole picture's aspect ratio
 closest to a page: 2:1 for LR, 1:1.6 for TB. The emitter then stacks the segments with
 invisible anchors and lets edges between segments float (``constraint=false``).
 
-Sizes are estimates in inches from label text (Helvetica-like widths); they only steer
-the choice of the number of rows.
+Sizes are estimates in inches from label text (the widths Graphviz gives the theme's
+font); they only steer the choice of the number of rows.
 
 Example:
     >>> from drawnet import ir
@@ -23,9 +23,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from drawnet import ir
+from drawnet.fonts import SANS, text_width
 
 RANKSEP = 0.3
 NODESEP = 0.22
@@ -34,16 +35,22 @@ TARGET = {"LR": 2.0, "TB": 1 / 1.6}
 PAGE = {"LR": 11.0, "TB": 12.0}  # a flow shorter than this (inches) is never wrapped
 
 
-def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
-    """Estimated (width, height) in inches of a box holding ``(text, fontsize)`` lines.
+def text_size(
+    lines: Sequence[tuple[str, float] | tuple[str, float, bool]], fontname: str = SANS
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of a box holding ``(text, fontsize[, bold])`` lines.
+
+    Widths are those Graphviz gives the text in ``fontname`` (see
+    :func:`drawnet.fonts.text_width`).
 
     Example:
-        >>> w, h = text_size([("layer1.0.conv1", 10.0), ("1×64×56×56", 8.0)])
+        >>> w, h = text_size([("layer1.0.conv1", 10.0, True), ("1×64×56×56", 8.0)])
         >>> 0.9 < w < 1.5 and 0.3 < h < 0.6
         True
     """
-    width = max((len(t) * size * 0.55 / 72 for t, size in lines), default=0.3) + 0.28
-    height = sum(size * 1.25 / 72 for _, size in lines) + 0.14
+    width = max((text_width(line[0], line[1], fontname, bold=len(line) > 2 and bool(line[-1]))
+                 for line in lines), default=21.6) / 72 + 0.28
+    height = sum(line[1] * 1.25 / 72 for line in lines) + 0.14
     return max(width, 0.5), max(height, 0.3)
 
 
