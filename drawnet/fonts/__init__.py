@@ -117,6 +117,7 @@ FAMILIES: Final[Mapping[str, Family]] = {
 _STYLE_SUFFIX = re.compile(r"(bold|italic|oblique|regular|medium|book)+$")
 
 
+@functools.lru_cache(maxsize=256)
 def family_of(fontname: str) -> Family | None:
     """The shipped family that ``fontname`` names or has the metrics of, else None.
 
