@@ -175,6 +175,33 @@ def test_two_diagrams_in_one_page_keep_their_glyphs() -> None:
         family="Arimo,Arial,Helvetica,sans-serif", css="")
 
 
+def test_lines_graphviz_measured_too_narrow_are_squeezed_into_their_box() -> None:
+    # Graphviz counts "→" as three spaces (0.83 em) and CJK likewise; Arimo's arrow is 1 em.
+    arrows = "a→b→c→d→e→f→g→h→i→j"
+    dot = (f'digraph {{ node [shape=box, fontname="Arimo", margin=0]; a [label="{arrows}"]; '
+           'b [label="plain"]; c [shape=plaintext, label="→→→→ no box"] }')
+    svg = R.render(dot, engine="pure")
+    texts = {"".join(t.itertext()): t.attrib for t in ET.fromstring(svg).iter(f"{SVG_NS}text")}
+    assert fonts.drawn_width(arrows, 14.0) > fonts.text_width(arrows, 14.0) + 1
+    squeezed = texts[arrows]
+    assert squeezed["lengthAdjust"] == "spacingAndGlyphs"
+    box = next(n for n in ET.fromstring(svg).iter(f"{SVG_NS}g") if n.get("class") == "node")
+    polygon = box.find(f"{SVG_NS}polygon")
+    assert polygon is not None
+    xs = [float(p.split(",")[0]) for p in polygon.attrib["points"].split()]
+    assert squeezed["text-anchor"] == "middle"  # a plain label: centred on x
+    right = float(squeezed["x"]) + float(squeezed["textLength"]) / 2
+    assert right == pytest.approx(max(xs) - 1.0, abs=0.01)  # 1 pt clear of the edge
+    assert "textLength" not in texts["plain"]  # ASCII is exactly as wide as laid out
+    assert "textLength" not in texts["→→→→ no box"]  # nothing to fit it into
+    # drawnet's own diagrams have room: nothing is squeezed
+    import drawnet
+    from tests.models import TinyResNet
+
+    assert b"textLength" not in drawnet.draw_model(TinyResNet(), [1, 3, 32, 32],
+                                                   engine="pure").pipe("svg")
+
+
 def test_svg_without_shipped_fonts_is_left_alone() -> None:
     svg = R.render('digraph { a [fontname="Courier"] }', engine="pure")
     assert svg == R.render('digraph { a [fontname="Courier"] }', engine="pure", embed_fonts=False)

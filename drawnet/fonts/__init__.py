@@ -7,8 +7,8 @@ text that is drawn in it. The font files (SIL Open Font License 1.1, ``OFL.txt``
 module) travel with every output:
 
 * **SVG**: :func:`embed_svg_fonts` adds an ``@font-face`` rule per face used, holding a WOFF
-  subset of the glyphs in the diagram as a ``data:`` URI (6-10 KB for a ResNet), and names
-  it first in each ``font-family``, before metric-compatible local fonts (``Arimo, Arial,
+  subset of the glyphs in the diagram as a ``data:`` URI (about 10 KB for a ResNet), and
+  names it first in each ``font-family``, before metric-compatible local fonts (``Arimo, Arial,
   Helvetica, sans-serif``) for viewers that ignore ``@font-face``. A browser that has only
   DejaVu fonts draws the same widths as the layout.
 * **PDF** (made from the SVG by svglib): text is set in the shipped TrueType files, which
