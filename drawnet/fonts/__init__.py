@@ -17,7 +17,7 @@ module) travel with every output:
 * **System Graphviz**: :func:`fontconfig_file` lets ``dot`` find the shipped fonts through
   fontconfig, so it measures, draws and embeds them too, whatever the machine has.
 
-:func:`font_face_css` gives the ``@font-face`` CSS for any page (the HTML explorer uses it),
+:func:`font_face_css` gives the ``@font-face`` CSS for any page (such as the HTML explorer),
 and :func:`text_width` the width Graphviz gives a string, for layout estimates.
 
 Example:
@@ -462,7 +462,7 @@ def svglib_font_map() -> Any:
     """An svglib ``FontMap`` that sets the shipped families in the shipped TrueType files.
 
     Give it to ``svg2rlg(..., font_map=...)`` with an SVG whose ``font-family`` values
-    were passed through :func:`pdf_family`; reportlab then embeds the glyphs used. Made
+    were passed through :func:`svg_for_pdf`; reportlab then embeds the glyphs used. Made
     once per process (registering a font with reportlab parses it); svglib's own global
     font map is left alone.
     """
