@@ -7,7 +7,7 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError
+from drawnet.errors import OptionError, RenderError
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
@@ -113,7 +113,7 @@ def draw_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
-    orientation: str = "LR",
+    orientation: str | None = None,
     tracer: str = "auto",
     depth: int | str | None = "auto",
     fold: bool = True,
@@ -132,6 +132,7 @@ def draw_model(
     hide_reshapes: bool | None = None,
     engine: str = "auto",
     progress: bool | Progress | None = None,
+    fit: str = "notebook",
 ) -> Diagram:
     """Draw ``model`` as a diagram of layer boxes.
 
@@ -166,8 +167,11 @@ def draw_model(
     from drawnet.emit.theme import get_theme
     from drawnet.errors import choices
 
-    if orientation not in ORIENTATIONS:
+    if orientation is not None and orientation not in ORIENTATIONS:
         raise choices(orientation, ORIENTATIONS, "orientation")
+    from drawnet.emit.fit import get_fit
+
+    place = get_fit(fit)
     get_theme(theme)
     _check_depth(depth)
     from drawnet.passes.hide import check_hide
@@ -190,10 +194,101 @@ def draw_model(
                             collapse_repeats=collapse_repeats, hide=hide,
                             hide_reshapes=hide_reshapes, max_boxes=max_boxes)
         shown.stage("laying out")
-        source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters,
-                        title=title, wrap=wrap, legend=legend, show_params=show_params,
-                        show_macs=show_macs, color_by=color_by)
+        looks: dict[str, Any] = {"theme": theme, "wrap": wrap, "show_params": show_params,
+                                 "show_macs": show_macs}
+        graph, chosen = fit_layout(graph, place, orientation, may_close=depth == "auto",
+                                   engine=engine, **looks)
+        source = to_dot(graph, orientation=chosen, clusters=clusters, title=title,
+                        legend=legend, color_by=color_by, fit=place, **looks)
     return Diagram(graph, source, engine=engine, progress=progress)
+
+
+MAX_FIT_CLOSES = 12
+"""How many more modules fitting may draw as one box each, per orientation."""
+
+
+def fit_layout(
+    graph: ir.Graph,
+    fit: Any,
+    orientation: str | None,
+    *,
+    may_close: bool = True,
+    engine: str = "auto",
+    **looks: Any,
+) -> tuple[ir.Graph, str]:
+    """Choose the orientation and how many modules to close so ``graph`` fits ``fit``.
+
+    ``orientation`` None lets drawnet choose ('LR' in a notebook; on a page or in a column
+    the one that fits while showing the most). While the picture does not fit, the next
+    module is drawn as one box (:func:`drawnet.passes.close.next_to_close`), if
+    ``may_close``. A notebook picture is sized by estimate; a page or column picture is
+    laid out by Graphviz to be measured. ``graph.meta`` gets a note of what was chosen.
+
+    Example:
+        >>> import torch, drawnet
+        >>> from drawnet.emit.fit import get_fit
+        >>> g = layer_graph(drawnet.trace_model(torch.nn.Linear(4, 2), [1, 4]))
+        >>> fit_layout(g, get_fit("column"), None)[1]
+        'TB'
+    """
+    from drawnet.emit.dot import estimate, fitted_theme
+    from drawnet.passes.close import close_calls, next_to_close
+
+    place = fit
+    small = fitted_theme(looks.get("theme", "default"), place).small_fontsize
+    if orientation is not None:
+        orientations = [orientation]
+    else:
+        orientations = ["LR"] if not place.true_size else ["TB", "LR"]
+
+    def measure(g: ir.Graph, o: str) -> tuple[float, float]:
+        if not place.true_size:
+            return estimate(g, orientation=o, fit=place, **looks)
+        return _laid_out_size(to_dot(g, orientation=o, fit=place, legend=False, **looks),
+                              engine)
+
+    tried: list[tuple[bool, int, float, str, ir.Graph]] = []
+    for o in orientations:
+        g, closed = graph, 0
+        while True:
+            w, h = measure(g, o)
+            ok = place.fits(w, h, small)
+            tried.append((ok, -closed, place.scale(w, h), o, g))
+            if ok or not may_close or closed >= MAX_FIT_CLOSES:
+                break
+            nxt = next_to_close(g)
+            if nxt is None:
+                break
+            g, closed = close_calls(g, [nxt]), closed + 1
+    ok, neg_closed, scale, chosen, best = max(tried, key=lambda t: (t[0], t[1], t[2]))
+    parts = []
+    if orientation is None and place.true_size:
+        parts.append("drawn left to right" if chosen == "LR" else "drawn top to bottom")
+    if neg_closed:
+        n = -neg_closed
+        parts.append(f"{n} more module{'s' if n > 1 else ''} drawn as one box each")
+    if place.true_size and scale < 0.995:
+        parts.append(f"scaled to {scale:.0%} (smallest text {small * scale:.1f} pt)")
+    if not ok:
+        parts.append(f"it does not fit: the smallest text is {small * scale:.1f} pt, below "
+                     f"{place.min_text:g} pt (try depth=, a smaller max_boxes, or another fit)")
+    if parts:
+        best = best.replace(meta=(*best.meta, ("fit", place.name),
+                                  ("note", f"fit={place.name!r}: " + "; ".join(parts))))
+    return best, chosen
+
+
+def _laid_out_size(source: str, engine: str) -> tuple[float, float]:
+    """The natural size (points) Graphviz lays DOT text out at (its SVG's viewBox)."""
+    import re
+
+    from drawnet import render
+
+    svg = render.render(source, "svg", engine=engine, embed_fonts=False)
+    match = re.search(rb'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"', svg)
+    if match is None:
+        raise RenderError("could not read the size of the laid out picture")
+    return float(match.group(3)), float(match.group(4))
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------

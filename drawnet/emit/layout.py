@@ -7,8 +7,8 @@ segments is chosen from estimated node sizes so the whole picture's aspect ratio
 closest to a page: 2:1 for LR, 1:1.6 for TB. The emitter then stacks the segments with
 invisible anchors and lets edges between segments float (``constraint=false``).
 
-Sizes are estimates in inches from label text (Helvetica-like widths); they only steer
-the choice of the number of rows.
+Sizes are estimates in inches from label text (the widths Graphviz gives the theme's
+font); they only steer the choice of the number of rows.
 
 Example:
     >>> from drawnet import ir
@@ -23,9 +23,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from drawnet import ir
+from drawnet.fonts import SANS, text_width
 
 RANKSEP = 0.2
 NODESEP = 0.22
@@ -37,16 +38,22 @@ column is about 1000 px (10.4 in at 96 px per inch); a TB picture may run longer
 notebooks scroll down, but not forever."""
 
 
-def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
-    """Estimated (width, height) in inches of a box holding ``(text, fontsize)`` lines.
+def text_size(
+    lines: Sequence[tuple[str, float] | tuple[str, float, bool]], fontname: str = SANS
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of a box holding ``(text, fontsize[, bold])`` lines.
+
+    Widths are those Graphviz gives the text in ``fontname`` (see
+    :func:`drawnet.fonts.text_width`).
 
     Example:
-        >>> w, h = text_size([("layer1.0.conv1", 10.0), ("1×64×56×56", 8.0)])
+        >>> w, h = text_size([("layer1.0.conv1", 10.0, True), ("1×64×56×56", 8.0)])
         >>> 0.9 < w < 1.5 and 0.3 < h < 0.6
         True
     """
-    width = max((len(t) * size * 0.55 / 72 for t, size in lines), default=0.3) + 0.28
-    height = sum(size * 1.25 / 72 for _, size in lines) + 0.14
+    width = max((text_width(line[0], line[1], fontname, bold=len(line) > 2 and bool(line[-1]))
+                 for line in lines), default=21.6) / 72 + 0.28
+    height = sum(line[1] * 1.25 / 72 for line in lines) + 0.14
     return max(width, 0.5), max(height, 0.3)
 
 
@@ -80,26 +87,7 @@ def plan_rows(
         return {}
     along_max = max_along if max_along is not None else PAGE[orientation]
     k = max(rank.values()) + 1
-    flow = [0.0] * k
-    cross = [0.0] * k
-    for n in graph.nodes:
-        w, h = sizes.get(n.id, (1.0, 0.4))
-        along, across = (w, h) if orientation == "LR" else (h, w)
-        r = rank[n.id]
-        flow[r] = max(flow[r], along)
-        cross[r] += across + NODESEP
-    flow = [f + RANKSEP for f in flow]
-    # module frames add their margins where they start and end
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for n in graph.nodes:
-        for c in n.scope:
-            first[c] = min(first.get(c, k), rank[n.id])
-            last[c] = max(last.get(c, 0), rank[n.id])
-    for c, r in first.items():
-        if last[c] > r:
-            flow[r] += FRAME_MARGIN
-            flow[last[c]] += FRAME_MARGIN
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
     if sum(flow) <= along_max:
         return {n.id: 0 for n in graph.nodes}  # it fits as it is
     cost = cut_costs(graph, rank, k)
@@ -116,6 +104,72 @@ def plan_rows(
         for r in range(a, b):
             row_of_rank[r] = i
     return {n.id: row_of_rank[rank[n.id]] for n in graph.nodes}
+
+
+def _flow_cross(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rank: Mapping[str, int],
+) -> tuple[list[float], list[float]]:
+    """Per rank: the room it takes along the flow (its widest node, the gap after it and
+    the margins of frames starting or ending there) and across it (its nodes stacked)."""
+    k = max(rank.values()) + 1
+    flow = [0.0] * k
+    cross = [0.0] * k
+    for n in graph.nodes:
+        w, h = sizes.get(n.id, (1.0, 0.4))
+        along, across = (w, h) if orientation == "LR" else (h, w)
+        r = rank[n.id]
+        flow[r] = max(flow[r], along)
+        cross[r] += across + NODESEP
+    flow = [f + RANKSEP for f in flow]
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for n in graph.nodes:
+        for c in n.scope:
+            first[c] = min(first.get(c, k), rank[n.id])
+            last[c] = max(last.get(c, 0), rank[n.id])
+    for c, r in first.items():
+        if last[c] > r:
+            flow[r] += FRAME_MARGIN
+            flow[last[c]] += FRAME_MARGIN
+    return flow, cross
+
+
+def extent(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rows: Mapping[str, int],
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of the picture laid out in these rows.
+
+    Example:
+        >>> from drawnet import ir
+        >>> g = ir.Graph(nodes=(ir.Node(id="a", kind="input", op="input"),
+        ...                     ir.Node(id="b", kind="output", op="output")),
+        ...              edges=(ir.Edge("a", "b"),))
+        >>> w, h = extent(g, {"a": (1.0, 0.5), "b": (1.0, 0.5)}, "LR", {"a": 0, "b": 0})
+        >>> round(w, 2), round(h, 2)
+        (2.4, 0.72)
+    """
+    rank = ranks(graph)
+    if not rank:
+        return 0.0, 0.0
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
+    n_rows = max(rows.values(), default=0) + 1
+    row_of_rank = [0] * len(flow)
+    for n in graph.nodes:
+        row_of_rank[rank[n.id]] = rows.get(n.id, 0)
+    along = [0.0] * n_rows
+    across = [0.0] * n_rows
+    for r, (f, c) in enumerate(zip(flow, cross, strict=True)):
+        along[row_of_rank[r]] += f
+        across[row_of_rank[r]] = max(across[row_of_rank[r]], c)
+    long_side = max(along)
+    other = sum(across) + ROW_GAP * (n_rows - 1)
+    return (long_side, other) if orientation == "LR" else (other, long_side)
 
 
 def _across(cross: list[float], segments: list[tuple[int, int]]) -> float:

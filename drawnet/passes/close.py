@@ -217,7 +217,7 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     # 2. still too many: close the deepest modules, largest first, ×N blocks last
     extra = 0
     while len(out.nodes) > max_boxes:
-        nxt = _next_to_close(out)
+        nxt = next_to_close(out)
         if nxt is None:
             break
         out = close_calls(out, [nxt])
@@ -229,7 +229,7 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     return out.replace(meta=(*out.meta, *(("note", n) for n in notes)))
 
 
-def _next_to_close(graph: ir.Graph) -> str | None:
+def next_to_close(graph: ir.Graph) -> str | None:
     """The open module call to close next: away from ×N blocks first, then the deepest,
     then the one with the most boxes inside; None when nothing is left to close."""
     members = _call_members(graph)
