@@ -139,22 +139,39 @@ def draw_model(
     ``input_size`` is one shape or a list of shapes (one per positional input);
     ``input_data`` a tensor, tuple of tensors, or dict of keyword tensors; ``kwargs``
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
-    (``"long"`` for token ids). ``orientation`` is 'LR' or 'TB'. ``tracer`` is 'auto',
-    'meta' (no compute), 'export' (``torch.export`` on fake tensors), 'eager' (a real run)
-    or 'jit'; 'auto' tries them in that order.
+    (``"long"`` for token ids). ``tracer`` is 'auto', 'meta' (no compute), 'export'
+    (``torch.export`` on fake tensors), 'eager' (a real run) or 'jit'; 'auto' tries them
+    in that order.
 
-    Picture: ``depth`` draws modules deeper than it as one box ('auto': all the way down
-    unless that exceeds ``max_boxes`` boxes); ``fold`` merges Conv→BN→ReLU-like chains;
-    ``collapse_repeats`` draws N identical consecutive blocks once, marked ×N;
-    ``clusters`` frames module scopes; ``wrap`` folds a long flow into rows (LR) or
-    columns (TB) so the picture keeps a page-like shape; ``theme`` is 'default', 'print'
-    or a :class:`~drawnet.emit.Theme`; ``legend`` keys the colours; ``show_params`` and
-    ``show_macs`` print those on boxes; ``color_by`` is 'family', 'macs', 'params' or
-    'flops'. ``mode`` runs the model in 'eval' (the default), 'train' or the 'same' mode
-    it is in (restored afterwards either way). ``progress`` shows the stage and elapsed
-    time on stderr for draws that take over 2 s, including the diagram's later rendering:
-    None (default) when stderr is a terminal, True always, False never (see
-    :mod:`drawnet.progress`).
+    Picture (the defaults aim at the figure a paper would draw):
+
+    - ``fit``: where it is shown. 'notebook' (a 1000 px column, text at 7 px or more
+      once shrunk to it), 'page' (6.5 × 9 in, text at 6 pt or more, saved at that size)
+      or 'column' (3.3 in wide, text at 5 pt or more); see :mod:`drawnet.emit.fit`.
+    - ``orientation``: 'LR' or 'TB'; None takes 'LR' in a notebook and, on a page or in
+      a column, whichever fits while showing the most.
+    - ``collapse_repeats``: draw N identical consecutive blocks once, open, marked ×N
+      (default on; False draws every copy).
+    - ``depth``: 'auto' opens every module and spends the box budget (``max_boxes``) on
+      information: one block of each kind open, the others as one box each that says
+      what it holds, then the deepest closed first until the picture fits; an int draws
+      modules deeper than it as one box; None opens everything.
+    - ``hide``: what to leave out, from 'cache', 'dropout', 'identity', 'plumbing' and
+      'reshapes' (None: all of them, which do nothing at inference; ``()`` draws
+      everything). ``hide_reshapes`` is the older switch for 'reshapes' alone.
+    - ``fold`` merges Conv→BN→ReLU-like chains (and add & LayerNorm, Linear·RoPE...);
+      ``clusters`` frames module scopes; ``wrap`` breaks a long flow into rows (LR) or
+      columns (TB) to fit; ``theme`` is 'default', 'print' or a
+      :class:`~drawnet.emit.Theme`; ``legend`` keys the colours; ``show_params`` and
+      ``show_macs`` print those on boxes; ``color_by`` is 'family', 'macs', 'params' or
+      'flops'.
+
+    What drawnet chose for you (depth, what was left out, orientation, scale) is in
+    :attr:`Diagram.notes`. ``mode`` runs the model in 'eval' (the default), 'train' or
+    the 'same' mode it is in (restored afterwards either way). ``progress`` shows the
+    stage and elapsed time on stderr for draws that take over 2 s, including the
+    diagram's later rendering: None (default) when stderr is a terminal, True always,
+    False never (see :mod:`drawnet.progress`).
 
     Example:
         >>> import torch, drawnet

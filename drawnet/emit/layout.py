@@ -32,6 +32,7 @@ RANKSEP = 0.2
 NODESEP = 0.22
 ROW_GAP = 0.12
 FRAME_MARGIN = 0.12  # inches a module frame adds on each side
+GHOST = 1.0  # inches a "from ..." node at the start of a wrapped row takes
 PAGE = {"LR": 10.4, "TB": 20.0}
 """Default longest row (LR, its width) or column (TB, its height) in inches: a notebook
 column is about 1000 px (10.4 in at 96 px per inch); a TB picture may run longer, since
@@ -167,6 +168,8 @@ def extent(
     for r, (f, c) in enumerate(zip(flow, cross, strict=True)):
         along[row_of_rank[r]] += f
         across[row_of_rank[r]] = max(across[row_of_rank[r]], c)
+    for row in range(1, n_rows):
+        along[row] += GHOST + RANKSEP  # the "from ..." node that starts a wrapped row
     long_side = max(along)
     other = sum(across) + ROW_GAP * (n_rows - 1)
     return (long_side, other) if orientation == "LR" else (other, long_side)
