@@ -140,7 +140,8 @@ def test_fit_a_paper(name: str, fit: str, max_width: float, max_height: float,
                      min_text: float) -> None:
     d = drawnet.draw_model(model(name), **MODELS[name][1](), fit=fit, theme="print")
     width, height, smallest, _ = svg_facts(d.pipe("svg"))
-    assert width <= max_width + 0.5 and height <= max_height + 0.5, (width, height)
+    assert width <= max_width + 0.5, (width, height)
+    assert height <= max_height + 0.5, (width, height)
     assert smallest >= min_text - 0.05, smallest
     assert any(n.startswith(f"fit={fit!r}") for n in d.notes)
 

@@ -108,7 +108,7 @@ def noise_kind(node: ir.Node) -> str | None:
         if node.op == "identity":
             return "identity"
         return None
-    if node.kind == "module":
+    if node.kind == "module" and node.module_path:  # never the model itself
         if _DROPOUT_CLASS.search(node.class_name):
             return "dropout"
         if node.class_name == "Identity" or (
