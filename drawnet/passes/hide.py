@@ -28,7 +28,8 @@ Example:
     >>> g = ir.Graph(nodes=(
     ...     ir.Node(id="input.x", kind="input", op="input", outputs=(t,)),
     ...     ir.Node(id="fc", kind="module", op="Linear", class_name="Linear", outputs=(t,)),
-    ...     ir.Node(id="drop", kind="module", op="Dropout", class_name="Dropout", outputs=(t,)),
+    ...     ir.Node(id="drop", kind="module", op="Dropout", class_name="Dropout",
+    ...             module_path="drop", outputs=(t,)),
     ...     ir.Node(id="output", kind="output", op="output", inputs=(t,))),
     ...     edges=(ir.Edge("input.x", "fc", t), ir.Edge("fc", "drop", t),
     ...            ir.Edge("drop", "output", t)))
@@ -93,7 +94,8 @@ def noise_kind(node: ir.Node) -> str | None:
     """The kind of noise ``node`` is (one of :data:`HIDE_KINDS`), or None.
 
     Example:
-        >>> noise_kind(ir.Node(id="d", kind="module", op="Dropout", class_name="Dropout"))
+        >>> noise_kind(ir.Node(id="d", kind="module", op="Dropout", class_name="Dropout",
+        ...                    module_path="d"))
         'dropout'
         >>> noise_kind(ir.Node(id="c", kind="module", op="Conv2d", class_name="Conv2d")) is None
         True
