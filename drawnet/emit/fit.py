@@ -43,6 +43,9 @@ class Fit:
     fontsize: float | None = None
     small_fontsize: float | None = None
     true_size: bool = False
+    rows: float = 1.0
+    """How much of the width (LR) or height (TB) a row may run: below 1 gives shorter
+    rows, which Graphviz can lay out narrower (it aligns the k-th nodes of all rows)."""
 
     def scale(self, width: float, height: float) -> float:
         """How much a ``width`` × ``height`` pt picture is shrunk where it is shown.
@@ -79,7 +82,7 @@ class Fit:
         w, h = self.width / 72, self.height / 72
         if not self.true_size:
             h = min(h, 20.0)  # a notebook scrolls, but a 40 in ribbon helps nobody
-        return (w, h) if orientation == "LR" else (h, w)
+        return (w * self.rows, h) if orientation == "LR" else (h * self.rows, w)
 
 
 FITS: dict[str, Fit] = {

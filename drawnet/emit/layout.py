@@ -163,14 +163,16 @@ def extent(
     row_of_rank = [0] * len(flow)
     for n in graph.nodes:
         row_of_rank[rank[n.id]] = rows.get(n.id, 0)
-    along = [0.0] * n_rows
+    # Graphviz ranks every row from the same column, so the k-th column of the picture is
+    # as wide as the widest k-th node of any row; rows after the first start with their
+    # "from ..." node
+    columns: list[list[float]] = [[] if row == 0 else [GHOST + RANKSEP] for row in range(n_rows)]
     across = [0.0] * n_rows
     for r, (f, c) in enumerate(zip(flow, cross, strict=True)):
-        along[row_of_rank[r]] += f
+        columns[row_of_rank[r]].append(f)
         across[row_of_rank[r]] = max(across[row_of_rank[r]], c)
-    for row in range(1, n_rows):
-        along[row] += GHOST + RANKSEP  # the "from ..." node that starts a wrapped row
-    long_side = max(along)
+    long_side = sum(max((col[j] for col in columns if j < len(col)), default=0.0)
+                    for j in range(max(len(col) for col in columns)))
     other = sum(across) + ROW_GAP * (n_rows - 1)
     return (long_side, other) if orientation == "LR" else (other, long_side)
 
@@ -200,12 +202,12 @@ def _break_rows(flow: list[float], cost: list[float], limit: float) -> list[int]
             if seg > 2.5 * limit and j < i - 1:
                 break
             slack = (limit - seg) / limit
-            # over the limit the picture is scaled down to fit, and past 40 % over its
-            # smallest text gets too small to read: avoid that above all
+            # over the limit the picture is scaled down to fit, and past 30 % over (the
+            # estimate's error aside) its smallest text gets too small: avoid that above all
             over = -slack
             row = 1.0 + (0.5 * slack * slack if seg <= limit
-                         else 5.0 * over + 50.0 * max(0.0, over - 0.4))
-            score = best[j] + row + (0.15 * cost[j] if j > 0 else 0.0)
+                         else 10.0 * over + 50.0 * max(0.0, over - 0.3))
+            score = best[j] + row + (0.3 * cost[j] if j > 0 else 0.0)
             if score < best[i]:
                 best[i], back[i] = score, j
             j -= 1

@@ -4,11 +4,10 @@ A picture with every module open is exact but long. Cutting it at one global dep
 old default) closes the interesting block together with everything else. Instead:
 
 1. Repeated blocks are already drawn once, marked ×N (:mod:`drawnet.passes.repeats`).
-2. A module whose structure (the classes, ops and wiring inside it, shapes and widths
-   aside) is already drawn open earlier in the picture is closed: ``layer2.0`` of a
-   ResNet repeats ``layer1.0``'s Bottleneck with other widths, so it becomes one box. The
-   first module of each structure stays open, so every kind of block is shown once with
-   its insides.
+2. One module of each kind (class; for plain containers, structure) is drawn open: the
+   one that shows the most (the most boxes inside; a ResNet's first Bottleneck, with its
+   downsample branch), inside the blocks already open. The others of that kind become
+   one box each: their insides would repeat what is drawn, with other widths.
 3. If the picture is still over the budget, the deepest modules are closed next, largest
    first, keeping the ×N blocks open as long as possible.
 
@@ -139,13 +138,11 @@ def close_calls(graph: ir.Graph, call_ids: Iterable[str]) -> ir.Graph:
 
 
 def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
-    """Close modules until the picture has at most ``max_boxes`` nodes (see the module
-    docstring for the order); the graph comes back unchanged when it already fits.
+    """Draw one block of each kind open and the others closed, then close more until the
+    picture has at most ``max_boxes`` nodes (see the module docstring for the order).
 
     ``graph.meta`` gets a ``note`` saying how many modules were closed and why.
     """
-    if len(graph.nodes) <= max_boxes:
-        return graph
     calls = {c.id: c for c in graph.calls}
     members = _call_members(graph)
     children: dict[str, list[str]] = {}
@@ -159,9 +156,10 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     own = {c for n in graph.nodes for c in n.scope[-1:]} | {n.id for n in graph.nodes}
 
     def is_container(call_id: str) -> bool:
-        # a Sequential of stages: its children say more than one box would, so it is
-        # opened and its children judged one by one
-        return call_id not in own and len(children.get(call_id, ())) >= 2
+        # a Sequential of stages: its children say more than one box would (a frame says
+        # how many blocks a stage repeats), so it is opened and its children judged
+        return call_id not in own and (len(children.get(call_id, ())) >= 2 or (
+            calls[call_id].class_name in CONTAINERS and bool(children.get(call_id))))
 
     def kind_of(call: ir.Call) -> Hashable:
         if call.class_name in CONTAINERS:
@@ -230,21 +228,22 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
 
 
 def next_to_close(graph: ir.Graph) -> str | None:
-    """The open module call to close next: away from ×N blocks first, then the deepest,
-    then the one with the most boxes inside; None when nothing is left to close."""
+    """The open module call to close next: the deepest, then the one with the most boxes
+    inside; a plain container (a Sequential stage, whose frame says how many blocks it
+    holds) only when nothing else is left; None when nothing is left to close."""
     members = _call_members(graph)
-    repeated = {c.id for c in graph.calls if c.repeat > 1 and c.id in members}
-    candidates = [c for c in graph.calls if len(members.get(c.id, ())) >= 2]
-    if not candidates:
+    calls = {c.id: c for c in graph.calls}
+    open_calls = [c for c in graph.calls if len(members.get(c.id, ())) >= 2]
+    if not open_calls:
         return None
+    innermost = {n.scope[-1] for n in graph.nodes if n.scope}
 
-    def rank(c: ir.Call) -> tuple[int, int, int]:
-        first = graph.nodes[members[c.id][0]]
-        near_repeat = c.id in repeated or any(r in first.scope for r in repeated) or any(
-            c.id in graph.nodes[members[r][0]].scope for r in repeated)
-        return (0 if near_repeat else 1, c.depth, len(members[c.id]))
+    def container(c: ir.Call) -> bool:
+        return c.class_name in CONTAINERS or c.id not in innermost
 
-    return max(candidates, key=rank).id
+    kept = [c for c in open_calls if not container(c)] or open_calls
+    best = max(kept, key=lambda c: (c.depth, len(members[c.id]), -members[c.id][0]))
+    return calls[best.id].id
 
 
 def _same_box(a: ir.Node, b: ir.Node) -> bool:
