@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -277,29 +278,39 @@ def fit_layout(
             clearly_not = not f.fits(w / ESTIMATE_ERROR, h / ESTIMATE_ERROR, small)
             if clearly or clearly_not:
                 return w, h, None
-        svg = render.render(emit(g, o, f), "svg", engine=engine)
+        source = emit(g, o, f)
+        if f.true_size:  # measure the drawing before Graphviz scales it to the page
+            source = re.sub(r', size="[\d.,]+"', "", source, count=1)
+        svg = render.render(source, "svg", engine=engine)
         w, h = _view_box(svg)
-        return w, h, svg
+        return w, h, None if f.true_size else svg
 
+    # (fits, -modules closed, text scale (a little more for an unbroken flow), ...)
     tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]] = []
     for o in orientations:
         g, closed = graph, 0
         while True:
-            for rows in ROW_SQUEEZE:
+            fitted = False
+            # on paper every row length is laid out and the largest text wins, an
+            # unbroken flow (no "from ..." node) when it is within 5 % of the best
+            for rows in ((0.0, *ROW_SQUEEZE) if place.true_size else ROW_SQUEEZE):
                 f = dataclasses.replace(place, rows=rows)
                 w, h, svg = measure(g, o, f)
                 ok = place.fits(w, h, small)
-                tried.append((ok, -closed, place.scale(w, h), o, g, svg, f))
-                if ok or svg is None:
+                bonus = 0.05 if rows == 0.0 else 0.0
+                tried.append((ok, -closed, place.scale(w, h) + bonus, o, g, svg, f))
+                fitted = fitted or ok
+                if not place.true_size and (ok or svg is None):
                     break  # fits, or clearly not (by estimate): shorter rows will not do
-            if ok or not may_close or closed >= MAX_FIT_CLOSES:
+            if fitted or not may_close or closed >= MAX_FIT_CLOSES:
                 break
             nxt = next_to_close(g)
-            if nxt is None:
+            if not nxt:
                 break
-            g, closed = close_calls(g, [nxt]), closed + 1
-    ok, neg_closed, scale, chosen, best, svg, used = max(
-        tried, key=lambda t: (t[0], t[1], t[2]))
+            g, closed = close_calls(g, nxt), closed + len(nxt)
+    ok, neg_closed, _, chosen, best, svg, used = max(tried, key=lambda t: (t[0], t[1], t[2]))
+    scale = next(t[2] for t in tried if t[4] is best and t[6] is used) - (
+        0.05 if used.rows == 0.0 else 0.0)
     parts = []
     if orientation is None and place.true_size:
         parts.append("drawn left to right" if chosen == "LR" else "drawn top to bottom")
@@ -326,9 +337,7 @@ ESTIMATE_ERROR = 1.25
 
 
 def _view_box(svg: bytes) -> tuple[float, float]:
-    """The natural size (points) of a Graphviz SVG: its viewBox, before any scaling."""
-    import re
-
+    """The size (points) of a Graphviz SVG: its viewBox."""
     match = re.search(rb'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"', svg)
     if match is None:
         raise RenderError("could not read the size of the laid out picture")

@@ -216,9 +216,9 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     extra = 0
     while len(out.nodes) > max_boxes:
         nxt = next_to_close(out)
-        if nxt is None:
+        if not nxt:
             break
-        out = close_calls(out, [nxt])
+        out = close_calls(out, nxt)
         extra += 1
     if extra:
         notes.append(f"{extra} more module{'s' if extra > 1 else ''} drawn as one box each "
@@ -227,23 +227,27 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     return out.replace(meta=(*out.meta, *(("note", n) for n in notes)))
 
 
-def next_to_close(graph: ir.Graph) -> str | None:
-    """The open module call to close next: the deepest, then the one with the most boxes
-    inside; a plain container (a Sequential stage, whose frame says how many blocks it
-    holds) only when nothing else is left; None when nothing is left to close."""
+def next_to_close(graph: ir.Graph) -> list[str]:
+    """The open module calls to close next: the deepest, then the one with the most boxes
+    inside; plain containers (Sequential stages, whose frames say how many blocks they
+    hold) only when nothing else is left, and then every stage of that parent and class
+    at once, so the picture stays even; [] when nothing is left to close."""
     members = _call_members(graph)
-    calls = {c.id: c for c in graph.calls}
     open_calls = [c for c in graph.calls if len(members.get(c.id, ())) >= 2]
     if not open_calls:
-        return None
+        return []
     innermost = {n.scope[-1] for n in graph.nodes if n.scope}
 
     def container(c: ir.Call) -> bool:
         return c.class_name in CONTAINERS or c.id not in innermost
 
-    kept = [c for c in open_calls if not container(c)] or open_calls
-    best = max(kept, key=lambda c: (c.depth, len(members[c.id]), -members[c.id][0]))
-    return calls[best.id].id
+    blocks = [c for c in open_calls if not container(c)]
+    best = max(blocks or open_calls,
+               key=lambda c: (c.depth, len(members[c.id]), -members[c.id][0]))
+    if blocks:
+        return [best.id]
+    return [c.id for c in open_calls
+            if c.parent == best.parent and c.class_name == best.class_name]
 
 
 def _same_box(a: ir.Node, b: ir.Node) -> bool:
@@ -415,4 +419,12 @@ def block_summary(inside: list[ir.Node], call: ir.Call | None) -> str:
         parts.append(f"attention, {heads} heads" if isinstance(heads, int) else "attention")
         if widest and c_in and widest > c_in:
             parts.append(f"MLP {c_in}→{widest}")
+    # a stage of closed blocks: say which blocks, and how many
+    blocks: dict[str, int] = {}
+    for n in inside:
+        if n.kind == "block" and n.class_name not in CONTAINERS:
+            blocks[n.class_name] = blocks.get(n.class_name, 0) + n.repeat
+    if blocks and (call is None or call.class_name in CONTAINERS):
+        listing = [f"{k} ×{v}" if v > 1 else k for k, v in blocks.items()]
+        parts = [*parts[:1], *listing[:2], *(["…"] if len(listing) > 2 else [])]
     return " · ".join(parts)
