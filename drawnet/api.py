@@ -155,7 +155,10 @@ def draw_model(
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
     (``"long"`` for token ids). ``tracer`` is 'auto', 'meta' (no compute), 'export'
     (``torch.export`` on fake tensors), 'eager' (a real run) or 'jit'; 'auto' tries them
-    in that order.
+    in that order. With neither ``input_size`` nor ``input_data``, a transformers or timm
+    model's inputs are inferred from its config (:mod:`drawnet.trace.infer`; ``seq_len``
+    sets the number of tokens) and named in ``graph.meta['inputs']``; any other model
+    gets an error saying what to pass.
 
     Picture (the defaults aim at the figure a paper would draw):
 
