@@ -343,6 +343,25 @@ def drive(items: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 # -- report ---------------------------------------------------------------------------------
 
+TRACER_CLASSES = ("data-dependent", "trace", "trace-unchecked", "timeout")
+_CAUSES = (
+    ("Tensor.item() cannot", "`.item()` on a meta tensor (a value read in Python)"),
+    ("Cannot copy out of meta", "a meta tensor's values read (`.tolist()`, `int()`)"),
+    ("nonzero", "`torch.nonzero` on meta (MoE routing, boolean masks)"),
+    ("repeat_interleave", "`repeat_interleave` without `output_size` on meta"),
+    ("GuardOnDataDependent", "export: a guard on a data-dependent value"),
+    ("aten::equal", "`torch.equal` on meta"),
+    ("BFloat16", "`torch._grouped_mm` on meta wants bfloat16 (MoE experts)"),
+)
+
+
+def _cause_of(error: str) -> str:
+    for mark, cause in _CAUSES:
+        if mark in error:
+            return cause
+    return "other (see the reason below)"
+
+
 def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = [
         "# Drawing models by name, with no input",
@@ -350,6 +369,13 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "Written by `python bench/zoo_by_name.py` "
         f"({meta['date']}; {meta['machine']}; torch {meta['torch']}, transformers "
         f"{meta['transformers']}, timm {meta['timm']}).",
+        "",
+        "Classes: `backend`, `build` and `model` are the models' own (a missing package, "
+        "a default config transformers cannot build, or a real CPU run that fails on the "
+        "same inputs); `infer` are inputs drawnet has no rule for; the rest fail in the "
+        "tracer, where a real run of the same model works or was not checked (over "
+        "`--real-limit` parameters). Rerun: `python bench/zoo_by_name.py` (about 45 "
+        "minutes on 2 cores); `--replot` rewrites this file from the JSON.",
         "",
         "Each model is built from its default config with layer counts shrunk to "
         f"{SHRINK_TO} (where the config has them; a model that fails so is tried again at "
@@ -398,6 +424,16 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             out += ["| failure class | count |", "|---|--:|"]
             out += [f"| {CLASSES.get(k, k)} (`{k}`) | {counts[k]} |"
                     for k in CLASSES if counts.get(k)]
+            tracer_side = [r for r in fails if r["kind"] in TRACER_CLASSES]
+            if tracer_side:
+                causes = collections.defaultdict(list)
+                for r in tracer_side:
+                    causes[_cause_of(r.get("error", ""))].append(r["item"])
+                out += ["", "Tracer-side failures by cause:", "",
+                        "| cause | count | models |", "|---|--:|---|"]
+                out += [f"| {cause} | {len(items)} | "
+                        + ", ".join(f"`{i}`" for i in sorted(items)) + " |"
+                        for cause, items in sorted(causes.items(), key=lambda kv: -len(kv[1]))]
             out += ["", "| model | class | reason | real CPU run |", "|---|---|---|---|"]
             for r in sorted(fails, key=lambda r: (list(CLASSES).index(r["kind"])
                                                    if r["kind"] in CLASSES else 99, r["item"])):

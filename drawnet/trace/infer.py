@@ -166,17 +166,29 @@ def trace_inferred(model: Any, inferred: Inferred, *, kwargs: Mapping[str, Any] 
         return graph.replace(meta=(*graph.meta, *facts))
 
     guesses = inferred.guesses
+    also_text = ""
     if len(guesses) > 1 and tracer in ("auto", "meta"):
         # A wrong guess fails on meta at once; one that is right may still fail there for
         # reasons another tracer gets past (tensors made on a real device, branches on
         # values): only those are tried again with ``tracer``.
         again: list[Guess] = []
-        for guess in guesses:
+        failed: dict[int, BaseException] = {}
+        for i, guess in enumerate(guesses):
             try:
                 return attempt(guess, "meta")
             except (TraceError, InputError) as e:
+                failed[i] = e
                 if _worth_retrying(e):
                     again.append(guess)
+        fallback = next((i for i, g in enumerate(guesses) if g.note), None)
+        if fallback is not None and guesses[fallback] not in again:
+            # say how the fallback (one modality) failed too, not only the first guess
+            also = f"{', '.join(n for n, _ in guesses[fallback].tensors)} alone"
+            failure = failed[fallback]
+            place = getattr(failure, "place", "")
+            cause = getattr(failure, "cause", "") or str(failure)
+            also_text = f"; with {also}, {'it failed ' + place if place else 'it failed'}: " \
+                        f"{cause}"
         guesses = tuple(again) if again and tracer == "auto" else guesses[:1]
     first: DrawnetError | None = None
     used = ""
@@ -189,8 +201,8 @@ def trace_inferred(model: Any, inferred: Inferred, *, kwargs: Mapping[str, Any] 
     assert first is not None
     kind = InputError if isinstance(first, InputError) else TraceError
     raise kind(
-        f"with the inputs drawnet inferred from {inferred.source} ({used}): {first}; pass "
-        "input_size or input_data to choose the inputs yourself"
+        f"with the inputs drawnet inferred from {inferred.source} ({used}): {first}"
+        f"{also_text}; pass input_size or input_data to choose the inputs yourself"
     ) from first
 
 
