@@ -9,7 +9,7 @@ Example:
 Importing drawnet does not import torch; the first trace does.
 """
 
-from drawnet.api import draw_model, model_stats, summary, trace_model
+from drawnet.api import draw_model, explore, model_stats, summary, trace_model
 from drawnet.emit.theme import Theme
 from drawnet.errors import (
     DrawnetError,
@@ -40,6 +40,7 @@ __all__ = [
     "UnsafeFileError",
     "__version__",
     "draw_model",
+    "explore",
     "model_stats",
     "summary",
     "trace_model",

@@ -187,7 +187,14 @@ def draw_model(
     source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
                     wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
                     color_by=color_by)
-    return Diagram(graph, source, engine=engine)
+    style = dict(orientation=orientation, theme=theme, clusters=clusters, title=title, wrap=wrap,
+                 legend=legend, show_params=show_params, show_macs=show_macs, color_by=color_by)
+
+    def full_graph() -> ir.Graph:  # every module open, for the interactive view
+        return layer_graph(op_graph, depth=None, fold=fold, hide_reshapes=hide_reshapes)
+
+    return Diagram(graph, source, engine=engine, op_graph=op_graph, full_graph=full_graph,
+                   style=style)
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------
@@ -268,3 +275,23 @@ def model_stats(
     graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
                         dtypes=dtypes, tracer=tracer, mode=mode)
     return stats_frame(build_summary(graph, depth=None))
+
+
+def explore(model: Any, input_size: Any = None, *, height: int = 640, **options: Any) -> Any:
+    """Draw ``model`` and return its interactive view (:class:`drawnet.interactive.Explorer`).
+
+    As the last expression of a notebook cell it shows inline (JupyterLab, Notebook 7,
+    VS Code, Colab): open and close module frames with a click, show any copy of a ×N
+    block, search by module path or class, click a box for its numbers, pan, zoom,
+    recolour and export SVG or PNG. ``.save("model.html")`` writes the same view as one
+    self-contained file. ``options`` are those of :func:`draw_model`, which sets the
+    first picture; ``height`` is the view's height in the notebook, in pixels.
+
+    Example:
+        >>> import torch, drawnet
+        >>> ex = drawnet.explore(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()),
+        ...                      [1, 4])
+        >>> "drawnet-explorer" in ex._repr_html_()
+        True
+    """
+    return draw_model(model, input_size, **options).explore(height=height)

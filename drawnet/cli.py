@@ -452,10 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drawnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
-    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf or .dot")
+    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf, .dot or an "
+                                        "interactive .html")
     _add_model_args(r)
     r.add_argument("-o", "--output", required=True, help="output file; format from suffix")
-    r.add_argument("--format", default=None, help="svg, png, pdf or dot (default: suffix)")
+    r.add_argument("--format", default=None,
+                   help="svg, png, pdf, dot, html or json (default: suffix)")
     r.add_argument("--orientation", "--rankdir", default="LR", help="LR (default) or TB")
     r.add_argument("--depth", type=_render_depth, default="auto",
                    help="draw modules deeper than N as one box; 'auto' (default) or 'all'")
@@ -540,7 +542,7 @@ def _render(args: argparse.Namespace) -> int:
     fmt = args.format or target.suffix.lower().lstrip(".")
     if not fmt:
         raise OptionError(f"cannot tell the format of {args.output!r}: give it a suffix "
-                          "(.svg, .png, .pdf, .dot) or pass --format")
+                          "(.svg, .png, .pdf, .dot, .html, .json) or pass --format")
     if fmt not in SAVE_FORMATS:
         raise choices(fmt, SAVE_FORMATS, "format")
     check_target(target)

@@ -33,6 +33,7 @@ from drawnet.emit.labels import (
 )
 from drawnet.emit.layout import NODESEP, RANKSEP, plan_rows, text_size
 from drawnet.emit.theme import FAMILIES, Theme, family_of, get_theme
+from drawnet.emit.tooltip import dot_tooltip
 from drawnet.errors import choices
 
 ORIENTATIONS = ("LR", "TB")
@@ -172,7 +173,8 @@ def node_attrs(node: ir.Node, style: Style, call: ir.Call | None = None,
                peak: int = 0) -> dict[str, str | float | int]:
     """Style attributes of one node."""
     theme = style.theme
-    out: dict[str, str | float | int] = {"label": node_label(node, style, call)}
+    out: dict[str, str | float | int] = {"label": node_label(node, style, call),
+                                         "tooltip": dot_tooltip(node, call)}
     if node.kind in ("input", "output"):
         out["fillcolor"] = theme.io_fill
         out["style"] = "rounded,filled,bold"
