@@ -794,6 +794,11 @@
       if (!list.length) { this.results.hidden = true; return; }
       const head = div("dn-results-head");
       head.textContent = list.length > 200 ? `first 200 of ${list.length}` : `${list.length} match${list.length === 1 ? "" : "es"}`;
+      const openAll = document.createElement("button");
+      openAll.type = "button"; openAll.textContent = "open all"; openAll.className = "dn-open-all";
+      openAll.title = "Open every module around the matches";
+      openAll.addEventListener("click", () => this.revealAll(list));
+      head.appendChild(openAll);
       const close = document.createElement("button");
       close.type = "button"; close.textContent = "×"; close.title = "Hide the list";
       close.addEventListener("click", () => { this.results.hidden = true; });
@@ -809,6 +814,18 @@
         this.results.appendChild(b);
       }
       this.results.hidden = false;
+    }
+
+    revealAll(list) {
+      for (const item of list) {
+        const scope = item.node ? this.model.nodes.get(item.key).scope : this.model.chain(item.key).slice(0, -1);
+        for (const c of scope) {
+          const rc = this.model.copyOf.get(c);
+          if (rc && this.state.rolled.has(rc[0]) && rc[1] !== (this.state.shown.get(rc[0]) || 0)) continue;
+          if (!this.state.open.has(c)) this.setOpen(c, true);
+        }
+      }
+      return this.render({ searchFit: true });
     }
 
     // Open everything around one module or node and select it.
@@ -872,15 +889,24 @@
       }
       p.appendChild(table);
       // runs of identical blocks
-      const runOf = kind === "call" ? m.copyOf.get(item.id) : null;
+      // the innermost run of identical blocks this item is (or is inside) a copy of
+      const around = kind === "call" ? m.chain(item.id) : (item.scope || []);
+      let runOf = null;
+      for (let i = around.length - 1; i >= 0 && !runOf; i--) runOf = m.copyOf.get(around[i]) || null;
       if (runOf) {
         const [r, k] = runOf;
         const run = m.runs[r];
         const sec = div("dn-run");
+        const copies = run.calls.map(c => m.calls.get(c));
+        const sum = key => copies.reduce((acc, c) => acc + (c[key] || 0), 0);
+        const all = span("dn-run-text");
+        all.textContent = `all ${run.calls.length} copies: ${human(sum("params"))} params (${percent(sum("params") / (tot.params || 1))}), ` +
+          `${human(sum("macs"))} MACs (${percent(sum("macs") / (tot.macs || 1))})`;
+        sec.appendChild(all);
         const t = span("dn-run-text");
         const rolled = this.state.rolled.has(r);
         const shownCopy = this.state.shown.get(r) || 0;
-        t.textContent = rolled ? `one of ${run.calls.length} identical blocks (${pathRange(run.paths[0], run.paths[run.paths.length - 1])}), drawn once: showing copy ${shownCopy + 1}` : `copy ${k + 1} of ${run.calls.length} identical blocks`;
+        t.textContent = rolled ? `${item.id === run.calls[k] ? "one" : "inside one"} of ${run.calls.length} identical blocks (${pathRange(run.paths[0], run.paths[run.paths.length - 1])}), drawn once: showing copy ${shownCopy + 1}` : `copy ${k + 1} of ${run.calls.length} identical blocks`;
         sec.appendChild(t);
         if (rolled) {
           sec.appendChild(button("‹", "Show the previous copy", () => this.showCopy(r, shownCopy - 1), "dn-prev"));
@@ -1019,7 +1045,7 @@
       if (rc && this.state.rolled.has(rc[0])) {
         text = m.runs[rc[0]].frame;
         const k = this.state.shown.get(rc[0]) || 0;
-        if (k > 0) text += " · showing " + c.path.split(".").pop();
+        if (k > 0) text += " · showing " + c.path;
       }
       return cont ? text + " (cont.)" : text;
     }
@@ -1372,6 +1398,7 @@
       this.el.dataset.rows = String(dots.length);
       this.el.dataset.state = "ready";
       this.el.dataset.renders = String((parseInt(this.el.dataset.renders || "0", 10)) + 1);
+      if (opts.searchFit && this.query) this.highlight(true);
       if (opts.reveal) {
         const el = this.boxEls.get(opts.reveal);
         if (el) { const b = this.bboxOf(el); if (b) this.centreOn(b, 0.8); }
@@ -1422,8 +1449,26 @@
       else if (anchor) {
         const el = this.boxEls.get(anchor.key) || (this.frameEls.get(anchor.key) || [])[0];
         const b = el ? this.bboxOf(el) : null;
-        if (b) { this.vb.x = b.x - anchor.x; this.vb.y = b.y - anchor.y; this.applyViewBox(); }
+        if (b) { this.vb.x = b.x - anchor.x; this.vb.y = b.y - anchor.y; this.applyViewBox(); this.ensureVisible(b); }
       }
+    }
+
+    // Pan (and zoom out, if it must) so that a box or frame is wholly in view.
+    ensureVisible(b) {
+      const v = this.vb, pad = 16 / v.s;
+      if (b.w + 2 * pad > v.w || b.h + 2 * pad > v.h) {
+        const [w, h] = this.size();
+        const s = Math.max(Math.min((w - 32) / b.w, (h - 32) / b.h, v.s), 0.3);
+        this.vb = { s, x: b.x + b.w / 2 - w / (2 * s), y: b.y + b.h / 2 - h / (2 * s), w: w / s, h: h / s };
+        if (b.w * s > w - 32) this.vb.x = b.x - 16 / s;
+        if (b.h * s > h - 32) this.vb.y = b.y - 16 / s;
+      } else {
+        if (b.x - pad < v.x) v.x = b.x - pad;
+        if (b.x + b.w + pad > v.x + v.w) v.x = b.x + b.w + pad - v.w;
+        if (b.y - pad < v.y) v.y = b.y - pad;
+        if (b.y + b.h + pad > v.y + v.h) v.y = b.y + b.h + pad - v.h;
+      }
+      this.applyViewBox();
     }
 
     index(view) {
