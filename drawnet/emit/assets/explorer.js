@@ -149,12 +149,13 @@
       while (c) { out.unshift(c.id); c = c.parent ? this.calls.get(c.parent) : null; }
       return out;
     }
-    // Every id that plays the same part as `callId` in the other copies of runs around it.
-    twins(callId) {
+    // Every id that plays the same part as `callId` in the other copies of the rolled runs
+    // around it (a run drawn once shares one state between its copies).
+    twins(callId, rolled) {
       let found = [callId];
       for (const ancestor of this.chain(callId)) {
         const rc = this.copyOf.get(ancestor);
-        if (!rc) continue;
+        if (!rc || !rolled.has(rc[0])) continue;
         const run = this.runs[rc[0]];
         const next = [];
         for (const id of found) {
@@ -452,7 +453,11 @@
       this.search.placeholder = "Search path or class (conv2, Linear, *Attention)";
       this.search.setAttribute("aria-label", "Search modules by path or class");
       bar.appendChild(this.search);
-      this.count = span("dn-count");
+      this.count = document.createElement("button");
+      this.count.type = "button";
+      this.count.className = "dn-count";
+      this.count.title = "Show or hide the list of matches";
+      this.count.addEventListener("click", () => { if (this.results.childNodes.length) this.results.hidden = !this.results.hidden; });
       bar.appendChild(this.count);
       const colour = document.createElement("select");
       colour.className = "dn-color";
@@ -613,7 +618,7 @@
 
     // -- state changes
     setOpen(callId, open) {
-      for (const id of this.model.twins(callId)) {
+      for (const id of this.model.twins(callId, this.state.rolled)) {
         if (open) { this.state.open.add(id); this.state.userOpened.add(id); }
         else { this.state.open.delete(id); this.state.userOpened.delete(id); }
       }
@@ -769,7 +774,7 @@
       for (const [call, els] of this.frameEls) if (hits.calls.has(call)) for (const el of els) { el.classList.add("dn-hit"); }
       const total = hits.calls.size + hits.nodes.size;
       this.count.textContent = total ? `${shown} box${shown === 1 ? "" : "es"}` + (inside ? ` + ${inside} closed` : "") + ` · ${total} module${total === 1 ? "" : "s"}` : "no match";
-      this.fillResults(hits);
+      this.fillResults(hits, inside > 0 || shown === 0);
       if (centre && this.hitEls.length) {
         const boxes = this.hitEls.map(el => this.bboxOf(el)).filter(Boolean);
         if (boxes.length) {
@@ -787,7 +792,7 @@
       if (b) this.centreOn(b, 0.8);
     }
 
-    fillResults(hits) {
+    fillResults(hits, show) {
       const list = [];
       for (const c of this.model.doc.calls) if (hits.calls.has(c.id)) list.push({ key: c.id, text: c.path + (c.id.includes("@") ? " (call " + c.id.split("@").pop() + ")" : ""), cls: c.class });
       for (const n of this.model.doc.nodes) if (hits.nodes.has(n.id)) list.push({ key: n.id, text: (n.path ? n.path + " · " : "") + n.op, cls: "function", node: true });
@@ -813,7 +818,7 @@
         b.addEventListener("click", () => this.reveal(item.key, item.node));
         this.results.appendChild(b);
       }
-      this.results.hidden = false;
+      this.results.hidden = !show;
     }
 
     revealAll(list) {
@@ -1289,6 +1294,7 @@
       opts = opts || {};
       const gen = ++this.generation;
       const t0 = performance.now();
+      this.timings.renderStart = t0;
       const anchorBefore = opts.anchor ? this.anchorPoint(opts.anchor) : null;
       const movesBefore = this.moves;
       const view = project(this.model, this.state);
@@ -1369,11 +1375,15 @@
           place(parsed, "dn-row");
           if (!swapped || performance.now() - lastYield > 60) {
             this.swapIn(rootG, view, { w: extentW, h: extentH }, !swapped ? Object.assign({}, opts, { more: i + 1 < dots.length }) : null, anchorBefore);
-            if (!swapped) {
-              swapped = true;
-              if (this.timings.firstPaint === undefined) this.timings.firstPaint = performance.now();
-            }
+            const firstOfRender = !swapped;
+            swapped = true;
             await nextFrame();
+            // painted: the first rows of this render are on screen
+            if (firstOfRender) {
+              this.timings.lastFirstPaint = performance.now();
+              if (this.timings.firstPaint === undefined) this.timings.firstPaint = this.timings.lastFirstPaint;
+              this.el.dataset.painted = String((parseInt(this.el.dataset.painted || "0", 10)) + 1);
+            }
             if (gen !== this.generation) return;
             lastYield = performance.now();
           }
