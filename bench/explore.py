@@ -85,7 +85,8 @@ READY = ("n => { const e = document.querySelector('.drawnet-explorer');"
          " return e && e.dataset.state === 'ready' && +e.dataset.renders >= n; }")
 PAINTED = ("n => { const e = document.querySelector('.drawnet-explorer');"
            " return e && +(e.dataset.painted || 0) >= n; }")
-STATE = "() => { const e = document.querySelector('.drawnet-explorer'); return [+e.dataset.renders, +(e.dataset.painted || 0)]; }"
+STATE = ("() => { const e = document.querySelector('.drawnet-explorer');"
+         " return [+e.dataset.renders, +(e.dataset.painted || 0)]; }")
 TIMINGS = "() => document.querySelector('.drawnet-explorer').drawnet.timings"
 
 

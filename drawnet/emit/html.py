@@ -106,15 +106,16 @@ def _body(doc_json: str, cid: str, *, embedded: bool, fallback: str = "") -> str
             if fallback else "Loading the interactive view…")
     inner = (f'<div class="dn-fallback">{fallback}</div>' if fallback else "") + (
         f'<p class="dn-note">{html.escape(note)}</p>')
+    # The engine starts compiling before the document is parsed: the two overlap.
     mount = (
         "(function(){var el=document.getElementById(" + repr(cid).replace("'", '"') + ");"
         "if(!el||el.drawnet)return;"
+        "if(!window.__drawnetGraphviz){window.__drawnetGraphviz="
+        "window.__drawnetGraphvizLib.Graphviz.load();}var engine=window.__drawnetGraphviz;"
         "var doc=JSON.parse(document.getElementById(" + repr(cid + "-data").replace("'", '"')
         + ").textContent);"
-        "var load=function(){if(!window.__drawnetGraphviz){window.__drawnetGraphviz="
-        "window.__drawnetGraphvizLib.Graphviz.load();}return window.__drawnetGraphviz;};"
-        "window.drawnetExplorer.mount(el,doc,load," + opts + ").catch(function(e){"
-        "if(window.console)console.error('drawnet explorer:',e);});})();"
+        "window.drawnetExplorer.mount(el,doc,function(){return engine;}," + opts + ")"
+        ".catch(function(e){if(window.console)console.error('drawnet explorer:',e);});})();"
     )
     return (
         f'<div id="{cid}" class="{cls}">{inner}</div>\n'

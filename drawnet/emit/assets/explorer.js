@@ -423,7 +423,6 @@
       this.timings = {};
       this.vb = null;
       this.moves = 0;
-      this.build();
     }
 
     defaultState() {
@@ -1290,13 +1289,8 @@
       return { g: document.importNode(g, true), w, h };
     }
 
-    async render(opts) {
-      opts = opts || {};
-      const gen = ++this.generation;
-      const t0 = performance.now();
-      this.timings.renderStart = t0;
-      const anchorBefore = opts.anchor ? this.anchorPoint(opts.anchor) : null;
-      const movesBefore = this.moves;
+    // Everything a drawing needs before the layout engine: the boxes, rows and DOT text.
+    plan() {
       const view = project(this.model, this.state);
       let rowOf;
       const fixed = this.model.view.rows;
@@ -1336,6 +1330,17 @@
         legend = this.model.view.legend ? this.legendDot(view) : null;
       }
       this.lastDots = dots;
+      return { view, dots, legend, mode };
+    }
+
+    async render(opts, planned) {
+      opts = opts || {};
+      const gen = ++this.generation;
+      const t0 = performance.now();
+      this.timings.renderStart = t0;
+      const anchorBefore = opts.anchor ? this.anchorPoint(opts.anchor) : null;
+      const movesBefore = this.moves;
+      const { view, dots, legend, mode } = planned || this.plan();
       // paint row by row into a fresh group, swapped in once the first row is ready
       const rootG = document.createElementNS(SVGNS, "g");
       rootG.setAttribute("class", "dn-rows");
@@ -1630,9 +1635,12 @@
   async function mount(container, doc, loadEngine, options) {
     const t0 = performance.now();
     container.dataset.state = "loading";
+    const enginePromise = loadEngine();  // WebAssembly compiles off the main thread meanwhile
+    const ex = new Explorer(container, doc, null, options);
+    const planned = ex.plan();
     let engine;
     try {
-      engine = await loadEngine();
+      engine = await enginePromise;
     } catch (err) {
       container.dataset.state = "failed";
       container.dataset.error = String(err && err.message ? err.message : err);
@@ -1640,13 +1648,12 @@
       if (note) note.textContent = "The interactive view could not start (" + container.dataset.error + "); this is the static picture.";
       throw err;
     }
-    const fallback = container.querySelector(".dn-fallback");
-    if (fallback) fallback.remove();
-    const ex = new Explorer(container, doc, engine, options);
+    ex.engine = engine;
     ex.timings.start = t0;
     ex.timings.engine = performance.now();
+    ex.build();
     container.drawnet = ex;
-    await ex.render({ fit: true });
+    await ex.render({ fit: true }, planned);
     return ex;
   }
 
