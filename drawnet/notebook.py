@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from drawnet import ir
 from drawnet.errors import OptionError, OutputError, RenderError, choices
+from drawnet.progress import Progress, reporting
 
 SAVE_FORMATS = ("svg", "png", "pdf", "dot", "html", "json")
 
@@ -122,6 +123,8 @@ class Diagram:
         source: str,
         *,
         engine: str = "auto",
+        progress: bool | Progress | None = None,
+        svg: bytes | None = None,
         op_graph: ir.Graph | None = None,
         full_graph: Callable[[], ir.Graph] | None = None,
         style: Mapping[str, Any] | None = None,
@@ -129,6 +132,9 @@ class Diagram:
         self.graph = graph
         self.source = source
         self.engine = engine
+        self.progress = progress
+        # the SVG of ``source`` when fitting already rendered it (to measure it)
+        self._svg = svg
         # For the interactive view: the op-level graph, a maker of the full-depth layer
         # graph (same folding, nothing collapsed) and the options the picture was drawn with.
         self.op_graph = op_graph
@@ -194,9 +200,13 @@ class Diagram:
             return text.encode("utf-8")
         if format not in render.FORMATS:
             raise choices(format, (*render.FORMATS, "dot"), "format")
+        if format == "svg" and self._svg is not None:
+            return self._svg
         try:
-            return render.render(self.source, format, engine=self.engine, dpi=dpi,
-                                 timeout=timeout)
+            with reporting(self.progress) as shown:
+                shown.stage(f"rendering {format.upper()}")
+                return render.render(self.source, format, engine=self.engine, dpi=dpi,
+                                     timeout=timeout)
         except RenderError as e:
             if not keep_dot or _KEPT.search(str(e)):
                 raise
