@@ -36,7 +36,7 @@ def document_json(diagram: Diagram, *, indent: int | None = None) -> str:
 
     ops = diagram.op_graph if diagram.op_graph is not None else diagram.graph
     full = diagram.full_graph()
-    return to_json(diagram.graph, full, ops, indent=indent, **diagram.style)
+    return to_json(diagram.graph, full, ops, indent=indent, source=diagram.source, **diagram.style)
 
 
 def page_html(diagram: Diagram) -> str:

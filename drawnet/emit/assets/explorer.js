@@ -12,8 +12,8 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const FAMILIES = ["conv", "linear", "norm", "activation", "pool", "attention", "embedding",
     "recurrent", "dropout", "block", "other"];
-  const RANKSEP = 0.3, NODESEP = 0.22, ROW_GAP = 0.12;
-  const TARGET = { LR: 2.0, TB: 1 / 1.6 }, PAGE = { LR: 11.0, TB: 12.0 };
+  const RANKSEP = 0.2, NODESEP = 0.22, ROW_GAP = 0.12, FRAME_MARGIN = 0.12;  // layout.py
+  const PAGE = { LR: 10.4, TB: 20.0 };
   const MAX_LABEL = 60;
   const SINGLE_MAX = 100;  // up to this many boxes, one DOT graph (the static look); beyond, row by row
   const ROW_MAX = 50;      // laid out row by row, no row holds more boxes than this (layout time)
@@ -107,17 +107,30 @@
     return first + " … " + last;
   }
 
-  function textSize(lines) {  // layout.py text_size: estimated inches
-    let width = 0.3, height = 0;
-    if (lines.length) width = Math.max(...lines.map(([t, s]) => chars(t).length * s * 0.55 / 72));
-    for (const [, s] of lines) height += s * 1.25 / 72;
-    return [Math.max(width + 0.28, 0.5), Math.max(height + 0.14, 0.3)];
-  }
-
   function shade(fraction, top) {  // dot.py _shade
     const rgb = [1, 3, 5].map(i => parseInt(top.slice(i, i + 2), 16));
     const f = 0.6 * Math.min(Math.max(fraction, 0), 1);
     return "#" + rgb.map(c => Math.round(255 + (c - 255) * f).toString(16).padStart(2, "0")).join("");
+  }
+
+  function relativeName(path, base) {  // dot.py relative_name
+    if (!base || !path.startsWith(base + ".")) return path;
+    let rel = path.slice(base.length + 1);
+    const parents = base.split(".");
+    while (/^[0-9]/.test(rel) && parents.length) rel = parents.pop() + "." + rel;
+    return rel;
+  }
+
+  function tail(path) {  // dot.py _tail: short enough for a "from ..." node
+    if (chars(path).length <= 24) return path;
+    const parts = path.split(".");
+    let t = parts.length ? parts.pop() : path;
+    while (parts.length && (/^[0-9]/.test(t) || t.startsWith("–"))) t = parts.pop() + "." + t;
+    return t;
+  }
+
+  function decodeName(name) {  // a DOT node name as dot.py writes it (percent-encoded)
+    try { return decodeURIComponent(name); } catch (e) { return name; }
   }
 
   function substitute(id, oldPath, newPath) {
@@ -256,44 +269,73 @@
     return rank;
   }
 
-  function planRows(boxes, edges, sizes, orientation, repeated) {
+  // layout.py plan_rows: the fewest rows of at most `room[0]` inches, balanced, cut where
+  // the fewest tensors and frames cross; columns (TB) side by side within `room[1]`.
+  function planRows(boxes, edges, sizes, orientation, repeated, room) {
     const rank = ranksOf(boxes, edges);
     const out = new Map(boxes.map(b => [b.key, 0]));
     if (!boxes.length) return out;
+    const [alongMax, acrossMax] = room || [PAGE[orientation], Infinity];
     const k = Math.max(...rank.values()) + 1;
+    const [flow, cross] = flowCross(boxes, sizes, orientation, rank, k);
+    const total = flow.reduce((a, b) => a + b, 0);
+    if (total <= alongMax) return out;
+    const cost = cutCosts(boxes, edges, rank, k, repeated);
+    let limit = alongMax;
+    let cuts = breakRows(flow, cost, limit);
+    while (limit < total && acrossOf(cross, segments(k, cuts)) > acrossMax) {
+      limit *= 1.2;
+      cuts = breakRows(flow, cost, limit);
+    }
+    const rowOfRank = new Array(k).fill(0);
+    segments(k, cuts).forEach(([a, b], i) => { for (let r = a; r < b; r++) rowOfRank[r] = i; });
+    for (const b of boxes) out.set(b.key, rowOfRank[rank.get(b.key)]);
+    return out;
+  }
+
+  function flowCross(boxes, sizes, orientation, rank, k) {
     const flow = new Array(k).fill(0), cross = new Array(k).fill(0);
     for (const b of boxes) {
       const [w, h] = sizes.get(b.key) || [1.0, 0.4];
       const along = orientation === "LR" ? w : h, across = orientation === "LR" ? h : w;
       const r = rank.get(b.key);
       flow[r] = Math.max(flow[r], along);
-      cross[r] += across * 0.8 + NODESEP;
+      cross[r] += across + NODESEP;
     }
     for (let i = 0; i < k; i++) flow[i] += RANKSEP;
-    const aim = TARGET[orientation];
-    if (flow.reduce((a, b) => a + b, 0) <= PAGE[orientation]) return out;
-    const cost = cutCosts(boxes, edges, rank, k, repeated);
-    let bestCuts = [], bestScore = Infinity, shortest = Infinity;
-    for (let rows = 1; rows <= k; rows++) {
-      const cuts = cutsFor(cost, flow, rows);
-      const segs = segments(k, cuts);
-      const segFlow = segs.map(([a, b]) => flow.slice(a, b).reduce((x, y) => x + y, 0));
-      const segCross = segs.map(([a, b]) => Math.max(...cross.slice(a, b)));
-      const along = Math.max(...segFlow);
-      if (along > 0.95 * shortest) continue;
-      shortest = Math.min(shortest, along);
-      const across = segCross.reduce((x, y) => x + y, 0) + ROW_GAP * (segs.length - 1);
-      const ratio = orientation === "LR" ? along / across : across / along;
-      const balance = 1.0 - (segFlow.reduce((x, y) => x + y, 0) / segFlow.length) / along;
-      const score = Math.abs(Math.log(ratio / aim)) + 0.06 * rows + 0.02 * cuts.reduce((s, c) => s + cost[c], 0) + 0.8 * balance;
-      if (score < bestScore - 1e-9) { bestScore = score; bestCuts = cuts; }
-      if ((orientation === "LR" && ratio < aim) || (orientation === "TB" && ratio > aim)) break;
+    const first = new Map(), last = new Map();
+    for (const b of boxes) for (const c of b.chain) {
+      const r = rank.get(b.key);
+      first.set(c, Math.min(first.has(c) ? first.get(c) : k, r));
+      last.set(c, Math.max(last.get(c) || 0, r));
     }
-    const segs = segments(k, bestCuts);
-    const rowOfRank = new Array(k).fill(0);
-    segs.forEach(([a, b], i) => { for (let r = a; r < b; r++) rowOfRank[r] = i; });
-    for (const b of boxes) out.set(b.key, rowOfRank[rank.get(b.key)]);
-    return out;
+    for (const [c, r] of first) if (last.get(c) > r) { flow[r] += FRAME_MARGIN; flow[last.get(c)] += FRAME_MARGIN; }
+    return [flow, cross];
+  }
+
+  function acrossOf(cross, segs) {
+    return segs.reduce((acc, [a, b]) => acc + Math.max(...cross.slice(a, b)), 0) + ROW_GAP * (segs.length - 1);
+  }
+
+  function breakRows(flow, cost, limit) {  // line breaking by dynamic programming
+    const k = flow.length;
+    const prefix = [0];
+    for (const f of flow) prefix.push(prefix[prefix.length - 1] + f);
+    const best = [0].concat(new Array(k).fill(Infinity));
+    const back = new Array(k + 1).fill(0);
+    for (let i = 1; i <= k; i++) {
+      for (let j = i - 1; j >= 0; j--) {
+        const seg = prefix[i] - prefix[j];
+        if (seg > 2.5 * limit && j < i - 1) break;
+        const slack = (limit - seg) / limit, over = -slack;
+        const row = 1.0 + (seg <= limit ? 0.5 * slack * slack : 10.0 * over + 50.0 * Math.max(0, over - 0.3));
+        const score = best[j] + row + (j > 0 ? 0.3 * cost[j] : 0);
+        if (score < best[i]) { best[i] = score; back[i] = j; }
+      }
+    }
+    const cuts = [];
+    for (let i = k; i > 0;) { i = back[i]; if (i > 0) cuts.push(i); }
+    return cuts.sort((a, b) => a - b);
   }
 
   // Split rows holding more than `most` boxes at the cheapest cuts (Graphviz's time grows
@@ -381,29 +423,6 @@
     return sources.map((src, c) => 4.0 * Math.max(src.size - 1, 0) + penalty[c]);
   }
 
-  function cutsFor(cost, flow, rows) {
-    const k = flow.length;
-    if (rows <= 1 || k < 2) return [];
-    const total = flow.reduce((a, b) => a + b, 0);
-    const prefix = [0];
-    for (const f of flow) prefix.push(prefix[prefix.length - 1] + f);
-    const share = total / rows;
-    const cuts = [];
-    for (let i = 1; i < rows; i++) {
-      const goal = share * i;
-      const lo = cuts.length ? cuts[cuts.length - 1] + 1 : 1;
-      const hi = k - (rows - i);
-      if (lo > hi) break;
-      let best = lo, bestKey = Infinity;
-      for (let c = lo; c <= hi; c++) {
-        const key = cost[c] + 6.0 * Math.abs(prefix[c] - goal) / share;
-        if (key < bestKey - 1e-12) { bestKey = key; best = c; }
-      }
-      cuts.push(best);
-    }
-    return cuts;
-  }
-
   // ---------------------------------------------------------------- the view
   const CSS_CLASS = "drawnet-explorer";
 
@@ -432,7 +451,7 @@
 
     isDefault() {
       const v = this.model.view, s = this.state;
-      if (this.orientation !== (v.orientation || "LR")) return false;
+      if (this.orientation !== (v.orientation || "LR") || this.colorBy !== (v.color_by || "family")) return false;
       if (s.open.size !== v.open.length || s.rolled.size !== v.rolled.length) return false;
       for (const c of v.open) if (!s.open.has(c)) return false;
       for (const r of v.rolled) if (!s.rolled.has(r)) return false;
@@ -947,12 +966,11 @@
     }
 
     // -- drawing
-    sizes(view) {
-      const th = this.model.theme;
+    sizes(view) {  // estimated box sizes in inches, as drawnet measured the labels
       const out = new Map();
       for (const b of view.boxes) {
-        const lines = this.labelLines(b).map(([k, t]) => [t, k === "title" || k === "op" ? th.fontsize : th.small_fontsize]);
-        out.set(b.key, textSize(lines));
+        const item = b.kind === "node" ? b.node : b.kind === "run" ? this.model.runs[b.run] : b.call;
+        out.set(b.key, item.size || [1.0, 0.4]);
       }
       return out;
     }
@@ -970,16 +988,40 @@
 
     repeatOf(box) { return box.kind === "run" ? this.model.runs[box.run].calls.length : 1; }
 
-    nodeLabel(box) {
+    // The box's label lines, titled as dot.py titles them: relative to the frame it is
+    // drawn in (`base`), and by the outermost module it is the only box of (`whole`).
+    titledLines(box, base, whole) {  // dot.py label_lines' title rules
+      const lines = this.labelLines(box).map(line => line.slice());
+      const t = lines.find(line => line[0] === "title");
+      if (!t || (box.node && (box.node.kind === "input" || box.node.kind === "output"))) return lines;
+      const m = this.model;
+      const runRange = r => pathRange(m.runs[r].paths[0], m.runs[r].paths[m.runs[r].paths.length - 1]);
+      const rolledRun = id => { const rc = m.copyOf.get(id); return rc && this.state.rolled.has(rc[0]) ? rc[0] : null; };
+      let title = box.kind === "node" ? (box.node.path || box.node["class"]) : box.call.path;
+      let repeat = this.repeatOf(box);
+      let span = box.kind === "run" ? runRange(box.run) : null;
+      if (whole) {
+        title = m.calls.get(whole).path;
+        const r = rolledRun(whole);
+        if (r !== null) { span = runRange(r); repeat = m.runs[r].calls.length * repeat; }
+      }
+      if (span) title = span;
+      title = relativeName(title, base);
+      if (repeat > 1) title += "  ×" + repeat;
+      t[1] = shorten(title);
+      return lines;
+    }
+
+    nodeLabel(box, base, whole) {
       const th = this.model.theme;
       const parts = [];
-      for (const [kind, text] of this.labelLines(box)) {
+      for (const [kind, text] of this.titledLines(box, base || "", whole)) {
         const esc = escapeHtml(text);
         if (!esc.trim()) continue;
         if (kind === "title") parts.push("<B>" + esc + "</B>");
         else if (kind === "op") parts.push(esc);
-        else if (kind === "body") parts.push(`<FONT POINT-SIZE="${num(th.small_fontsize)}">${esc}</FONT>`);
-        else parts.push(`<FONT POINT-SIZE="${num(th.small_fontsize)}" COLOR="${th.muted_color}">${esc}</FONT>`);
+        else if (kind === "body") parts.push(font(esc, th.small_fontsize));
+        else parts.push(font(esc, th.small_fontsize, th.muted_color));
       }
       return "<" + (parts.join("<BR/>") || escapeHtml(box.kind)) + ">";
     }
@@ -1009,9 +1051,9 @@
       return lines.join("\n");
     }
 
-    nodeAttrs(box, familyFills) {
+    nodeAttrs(box, familyFills, base, whole) {
       const th = this.model.theme;
-      const out = { label: this.nodeLabel(box), tooltip: this.tooltip(box).replace(/&/g, "&amp;"), id: "b:" + box.key };
+      const out = { label: this.nodeLabel(box, base, whole), tooltip: this.tooltip(box).replace(/&/g, "&amp;"), id: "b:" + box.key };
       const n = box.node;
       if (n && (n.kind === "input" || n.kind === "output")) {
         out.fillcolor = th.io_fill; out.style = "rounded,filled,bold";
@@ -1028,29 +1070,39 @@
       return out;
     }
 
-    ghostName(key) {
+    ghostName(key) {  // dot.py _wrap_rows: what a "from ..." node calls its source
       const m = this.model;
+      const box = (this.planning && this.planning.byKey.get(key)) || (this.current && this.current.byKey.get(key));
+      const rolledRange = id => {
+        const rc = m.copyOf.get(id);
+        if (!rc || !this.state.rolled.has(rc[0])) return null;
+        const run = m.runs[rc[0]];
+        return pathRange(run.paths[0], run.paths[run.paths.length - 1]);
+      };
       const n = m.nodes.get(key);
-      if (n && !m.calls.has(key)) {
-        if (n.kind === "function") return n.path ? n.op + " (" + n.path + ")" : n.op;
-        return n.path || n.name || n.op;
+      if (n && !m.calls.has(key) && n.kind === "function") {
+        let where = n.path;
+        const owner = n.scope.length ? n.scope[n.scope.length - 1] : null;
+        if (owner && rolledRange(owner)) where = rolledRange(owner);
+        const op = n.op_label || n.op;
+        return where ? op + " (" + tail(where) + ")" : op;
       }
-      const c = m.calls.get(key) || n;
-      let name = c.path;
-      if (key.includes("@")) name += " (call " + key.split("@").pop() + ")";
-      return name;
+      if (box && box.kind !== "node") return tail(rolledRange(key) || box.call.path);
+      return tail((n && (n.path || n.name || n.op)) || key);
     }
 
-    frameText(callId, cont) {
+    frameText(callId, cont, parentBase) {  // dot.py: "name · Class" (×N), relative
       const m = this.model;
       const c = m.calls.get(callId);
       const rc = m.copyOf.get(callId);
-      let text = c.frame;
+      let name = c.path, cls = c["class"], showing = "";
       if (rc && this.state.rolled.has(rc[0])) {
-        text = m.runs[rc[0]].frame;
-        const k = this.state.shown.get(rc[0]) || 0;
-        if (k > 0) text += " · showing " + c.path;
+        const run = m.runs[rc[0]];
+        name = pathRange(run.paths[0], run.paths[run.paths.length - 1]);
+        cls += " ×" + run.calls.length;
+        if ((this.state.shown.get(rc[0]) || 0) > 0) showing = " · showing " + relativeName(c.path, parentBase || "");
       }
+      const text = shorten(relativeName(name, parentBase || "")) + (cls ? " · " + cls : "") + showing;
       return cont ? text + " (cont.)" : text;
     }
 
@@ -1061,7 +1113,7 @@
       // Row by row, fewer crossing-minimisation passes: about 6× faster, the same picture
       // on the rows measured (bench/layout_engines.md).
       if (quick) g.mclimit = "0.5";
-      if (title) { g.label = "<<B>" + escapeHtml(title) + "</B>>"; g.labelloc = "t"; }
+      if (title) { g.label = title; g.labelloc = "t"; g.labeljust = "l"; }
       const n = { color: th.border_color, fontcolor: th.text_color, fontname: th.fontname, fontsize: num(th.fontsize),
         margin: "0.1,0.04", penwidth: "0.8", shape: "box", style: "rounded,filled" };
       const e = { arrowsize: "0.6", color: th.edge_color, fontcolor: th.muted_color, fontname: th.fontname,
@@ -1097,14 +1149,48 @@
         }
         members.get(parent).push(b);
       }
-      return { members, children, spans };
+      // a frame holding only one other frame is drawn once: the inner one when it marks a
+      // repeat or the outer one is a plain container, else the outer one
+      const containers = new Set(this.model.view.containers || []);
+      for (const parent of Array.from(children.keys())) {
+        const kids = children.get(parent) || [];
+        let changed = true;
+        while (changed) {
+          changed = false;
+          for (let i = 0; i < kids.length; i++) {
+            const c = kids[i];
+            if ((members.get(c) || []).length || (children.get(c) || []).length !== 1) continue;
+            const inner = children.get(c)[0];
+            const rc = this.model.copyOf.get(inner);
+            const keepInner = (rc && this.state.rolled.has(rc[0])) || containers.has(this.model.calls.get(c)["class"]);
+            if (keepInner) { kids[i] = inner; children.delete(c); members.delete(c); }
+            else { children.set(c, children.get(inner)); members.set(c, members.get(inner)); children.delete(inner); members.delete(inner); }
+            changed = true;
+          }
+        }
+      }
+      // each box's frame (its title reads relative to it) and the module it stands for alone
+      const counts2 = new Map();
+      for (const b of boxes) for (const c of b.chain) counts2.set(c, (counts2.get(c) || 0) + 1);
+      const base = new Map(), frameBase = new Map(), whole = new Map();
+      const walk = (frame, path) => {
+        for (const b of members.get(frame) || []) base.set(b.key, path);
+        for (const child of children.get(frame) || []) { frameBase.set(child, path); walk(child, this.model.calls.get(child).path); }
+      };
+      walk("", "");
+      for (const b of boxes) {
+        if (b.kind === "node" && b.node.kind !== "module" && b.node.kind !== "block") continue;
+        const lone = b.chain.find(c => counts2.get(c) === 1);
+        if (lone) whole.set(b.key, lone);
+      }
+      return { members, children, spans, base, frameBase, whole };
     }
 
     emitFrames(tree, lines, pieces, familyFills) {
       const th = this.model.theme;
       let counter = 0;
       const emit = (cluster, indent) => {
-        for (const b of tree.members.get(cluster) || []) lines.push(`${indent}${dotId(b.key)} [${attrList(this.nodeAttrs(b, familyFills))}];`);
+        for (const b of tree.members.get(cluster) || []) lines.push(`${indent}${dotId(b.key)} [${attrList(this.nodeAttrs(b, familyFills, tree.base.get(b.key), tree.whole.get(b.key)))}];`);
         for (const child of tree.children.get(cluster) || []) {
           const n = pieces.get(child) || 0;
           pieces.set(child, n + 1);
@@ -1112,7 +1198,7 @@
           const bold = rc && this.state.rolled.has(rc[0]);
           const a = {
             color: th.cluster_color, fontcolor: th.muted_color, fontsize: num(th.small_fontsize),
-            id: "f:" + child + "#" + n, label: "<" + escapeHtml(this.frameText(child, n > 0)) + ">",
+            id: "f:" + child + "#" + n, label: "<" + escapeHtml(this.frameText(child, n > 0, tree.frameBase.get(child))) + ">",
             labeljust: "l", margin: "6", penwidth: bold ? "1.4" : "0.7", style: bold ? "rounded,bold" : "rounded",
             tooltip: (this.model.calls.get(child).path + "\nclick the title to close").replace(/&/g, "&amp;"),
           };
@@ -1132,7 +1218,7 @@
       const box = view.byKey.get(src);
       const metas = e.shape ? [{ shape: e.shape }] : (box.node ? box.node.outputs : box.call.outputs);
       const shape = shapesText(metas);
-      let text = "<" + font("from " + escapeHtml(shorten(this.ghostName(src), 40)), th.small_fontsize);
+      let text = "<" + font("from", th.small_fontsize) + "<BR/>" + font(escapeHtml(shorten(this.ghostName(src), 40)), th.small_fontsize);
       if (shape) text += "<BR/>" + font(escapeHtml(shape), th.small_fontsize, th.muted_color);
       text += ">";
       const a = { color: th.muted_color, fillcolor: th.background, id: gid, label: text, style: "rounded,dashed",
@@ -1149,16 +1235,14 @@
 
     // One DOT graph for the whole picture, as dot.py writes it (anchored rows, "from" nodes).
     singleDot(view, rowOf) {
-      const lines = this.graphHead(this.orientation, this.model.view.title);
+      const lines = this.graphHead(this.orientation, this.heading(view));
       const tree = this.frameTree(view.boxes, rowOf, "single");
       this.emitFrames(tree, lines, new Map(), false);
-      const legend = this.model.view.legend ? this.legendLabel(view) : null;
-      if (legend) lines.push(`  "%legend" [label=${legend}, margin=0, shape=plain, style=""];`);
       const nRows = Math.max(0, ...rowOf.values()) + 1;
       let edges = view.edges.map(e => [dotId(e.src), dotId(e.dst), e]);
       if (nRows > 1) {
         const anchors = Array.from({ length: nRows }, (_, i) => `"%row${i}"`);
-        const chain = anchors.concat(legend ? ['"%legend"'] : []);
+        const chain = anchors;
         for (const a of anchors) lines.push(`  ${a} [height=0, label="", shape=point, style=invis, width=0];`);
         lines.push(`  {rank=same; ${chain.join("; ")};}`);
         for (let i = 0; i + 1 < chain.length; i++) lines.push(`  ${chain[i]} -> ${chain[i + 1]} [style=invis];`);
@@ -1235,11 +1319,21 @@
           cells.push(`<TD BGCOLOR="${shade(step, th.heat_color)}" BORDER="1">${font(human(Math.round(peak * step * step)), th.small_fontsize)}</TD>`);
         }
       }
-      return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>' + cells.join("") + "</TR></TABLE>>";
+      return '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>' + cells.join("") + "</TR></TABLE>";
     }
 
-    legendDot(view) {
-      const label = this.legendLabel(view);
+    heading(view, withTitle = true) {  // dot.py _heading: the title over the colour key
+      const rows = [];
+      const title = this.model.view.title;
+      if (title && withTitle) rows.push(`<TR><TD ALIGN="LEFT"><B>${escapeHtml(title)}</B></TD></TR>`);
+      const legend = this.model.view.legend ? this.legendLabel(view) : null;
+      if (legend) rows.push(`<TR><TD ALIGN="LEFT">${legend}</TD></TR>`);
+      if (!rows.length) return "";
+      return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">' + rows.join("") + "</TABLE>>";
+    }
+
+    legendDot(view) {  // laid out row by row, the colour key is its own small graph
+      const label = this.heading(view, false);
       if (!label) return null;
       const lines = this.graphHead("LR");
       lines.push(`  "%legend" [id="legend", label=${label}, margin=0, shape=plain, style=""];`);
@@ -1292,37 +1386,26 @@
     // Everything a drawing needs before the layout engine: the boxes, rows and DOT text.
     plan() {
       const view = project(this.model, this.state);
+      this.planning = view;
+      this.lastDots = null;
+      this.ghostSrc = new Map();
+      this.dotPeak = this.peak(view);
+      if (this.isDefault() && this.model.view.dot) {
+        // the first picture: drawnet's own DOT text, laid out by the same Graphviz
+        this.mode = "static";
+        this.lastDots = [this.model.view.dot];
+        return { view, dots: this.lastDots, legend: null, mode: "static" };
+      }
       let rowOf;
-      const fixed = this.model.view.rows;
       const repeated = new Set();
       for (const r of this.state.rolled) repeated.add(this.model.runs[r].calls[this.state.shown.get(r) || 0]);
       const sizes = this.sizes(view);
-      if (this.isDefault()) {
-        // the static picture's order of nodes and edges, and its rows
-        const order = this.model.view.nodes;
-        if (order && order.length === view.boxes.length) {
-          const pos = new Map(order.map((k, i) => [k, i]));
-          if (view.boxes.every(b => pos.has(b.key))) view.boxes.sort((a, b) => pos.get(a.key) - pos.get(b.key));
-        }
-        const edgeOrder = this.model.view.edges;
-        if (edgeOrder && edgeOrder.length === view.edges.length) {
-          const pos = new Map(edgeOrder.map(([a, b], i) => [a + "\u0000" + b, i]));
-          if (view.edges.every(e => pos.has(e.src + "\u0000" + e.dst))) view.edges.sort((a, b) => pos.get(a.src + "\u0000" + a.dst) - pos.get(b.src + "\u0000" + b.dst));
-        }
-      }
-      if (this.isDefault() && fixed && Object.keys(fixed).length && view.boxes.every(b => b.key in fixed)) {
-        rowOf = new Map(view.boxes.map(b => [b.key, fixed[b.key]]));
-      } else if (this.model.view.wrap === false) {
-        rowOf = new Map(view.boxes.map(b => [b.key, 0]));
-      } else {
-        rowOf = planRows(view.boxes, view.edges, sizes, this.orientation, repeated);
-      }
+      const room = (this.model.view.room || {})[this.orientation];
+      if (this.model.view.wrap === false) rowOf = new Map(view.boxes.map(b => [b.key, 0]));
+      else rowOf = planRows(view.boxes, view.edges, sizes, this.orientation, repeated, room);
       if (view.boxes.length > SINGLE_MAX) rowOf = capRows(view.boxes, view.edges, rowOf, sizes, this.orientation, repeated, ROW_MAX);
       const mode = view.boxes.length <= SINGLE_MAX ? "single" : "rows";
-      this.lastDots = null;
-      this.ghostSrc = new Map();
       this.mode = mode;
-      this.dotPeak = this.peak(view);
       let dots, legend = null;
       if (mode === "single") dots = [this.singleDot(view, rowOf)];
       else {
@@ -1489,7 +1572,22 @@
     index(view) {
       this.boxEls = new Map(); this.frameEls = new Map(); this.fillEls = new Map();
       for (const g of this.svg.querySelectorAll("g.node")) {
-        const id = g.id || "";
+        let id = g.id || "";
+        if (!id.startsWith("b:") && !id.startsWith("g:")) {
+          // drawnet's own DOT (the first picture) names nodes, not ids: read the <title>
+          const t = g.querySelector("title");
+          const name = t ? t.textContent || "" : "";
+          if (name.startsWith("%from:")) {
+            const at = name.lastIndexOf(":");
+            const src = decodeName(name.slice(6, at));
+            id = "g:" + src + "\u241F" + name.slice(at + 1);
+            this.ghostSrc.set(id, src);
+            g.id = id;
+          } else if (view.byKey.has(decodeName(name))) {
+            id = "b:" + decodeName(name);
+            g.id = id;
+          }
+        }
         if (id.startsWith("b:")) {
           const key = id.slice(2);
           this.boxEls.set(key, g);
@@ -1547,6 +1645,13 @@
       clone.setAttribute("xmlns", SVGNS);
       clone.setAttribute("xmlns:xlink", "http://www.w3.org/1999/xlink");
       clone.removeAttribute("class");
+      // the picture carries its font, as drawnet's static SVGs do
+      const fonts = this.options.fontStyle && document.getElementById(this.options.fontStyle);
+      if (fonts && this.options.fontFamily) {
+        const style = document.createElementNS(SVGNS, "style");
+        style.textContent = fonts.textContent + "\ntext{font-family:" + this.options.fontFamily + "}";
+        clone.insertBefore(style, clone.firstChild);
+      }
       const text = new XMLSerializer().serializeToString(clone);
       return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + text + "\n";
     }
