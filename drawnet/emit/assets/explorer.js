@@ -533,7 +533,7 @@
       });
       colour.addEventListener("change", () => {
         this.colorBy = colour.value;
-        if (this.mode === "single") this.render();
+        if (this.mode !== "rows") this.render();  // one graph: its colour key is in its heading
         else { this.recolor(); this.renderLegend(); }
       });
       let timer = null;
@@ -955,9 +955,12 @@
       if (chain.length) {
         const crumbs = div("dn-crumbs");
         crumbs.appendChild(document.createTextNode("inside: "));
+        let parentPath = "";
         for (const c of chain) {
-          const b = button(m.calls.get(c).path.split(".").pop() || c, "Collapse " + m.calls.get(c).path, () => { this.selected = { key: c, type: "box" }; this.collapse(c); });
+          const path = m.calls.get(c).path;
+          const b = button(relativeName(path, parentPath), "Close " + path, () => { this.selected = { key: c, type: "box" }; this.collapse(c); });
           crumbs.appendChild(b);
+          parentPath = path;
         }
         acts.appendChild(crumbs);
       }
