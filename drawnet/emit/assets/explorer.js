@@ -1393,8 +1393,9 @@
       this.lastDots = null;
       this.ghostSrc = new Map();
       this.dotPeak = this.peak(view);
-      if (this.isDefault() && this.model.view.dot) {
-        // the first picture: drawnet's own DOT text, laid out by the same Graphviz
+      if (this.isDefault() && this.model.view.dot && view.boxes.length <= SINGLE_MAX) {
+        // the first picture: drawnet's own DOT text, laid out by the same Graphviz (a
+        // larger one is laid out row by row, as any other state, to paint in time)
         this.mode = "static";
         this.lastDots = [this.model.view.dot];
         return { view, dots: this.lastDots, legend: null, mode: "static" };
