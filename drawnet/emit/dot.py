@@ -35,7 +35,7 @@ from drawnet.emit.labels import (
 )
 from drawnet.emit.layout import NODESEP, RANKSEP, extent, plan_rows, text_size
 from drawnet.emit.theme import FAMILIES, Theme, family_of, get_theme
-from drawnet.emit.tooltip import dot_tooltip
+from drawnet.emit.tooltip import clean_text, dot_tooltip
 from drawnet.errors import choices
 from drawnet.passes.layers import CONTAINERS
 
@@ -625,7 +625,7 @@ def to_dot(
                 "color": th.cluster_color, "fontcolor": th.muted_color,
                 "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",
                 "labeljust": "l", "margin": 6, "penwidth": 0.7, "style": "rounded",
-                "id": "f:" + child,  # the SVG frame's id names its module call
+                "id": "f:" + clean_text(child),  # the SVG frame's id names its module call
             }
             if call is not None and call.repeat > 1:
                 c_attrs["penwidth"] = 1.4

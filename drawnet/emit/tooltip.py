@@ -28,8 +28,13 @@ from drawnet import ir
 from drawnet.emit.labels import human, path_range, shapes_text
 
 
-def _clean(text: str) -> str:
-    """Replace characters XML forbids (and tabs, returns) so the text stays well-formed."""
+def clean_text(text: str) -> str:
+    """Replace characters XML forbids (and tabs, returns) so the text stays well-formed.
+
+    Example:
+        >>> clean_text("a" + chr(9) + "b" + chr(8)) == "a b" + chr(0xFFFD)
+        True
+    """
     out = []
     for ch in text:
         code = ord(ch)
@@ -62,7 +67,7 @@ def tooltip_text(node: ir.Node, call: ir.Call | None = None) -> str:
         metas = node.outputs if node.kind == "input" else node.inputs
         name = node.label or node.kind
         head = node.kind if name == node.kind else f"{node.kind}: {name}"
-        return _clean("\n".join([head, *([_tensors(metas)] if metas else [])]))
+        return clean_text("\n".join([head, *([_tensors(metas)] if metas else [])]))
     if node.kind == "function":
         lines = [node.op + (f" in {node.module_path}" if node.module_path else "")]
     else:
@@ -88,7 +93,7 @@ def tooltip_text(node: ir.Node, call: ir.Call | None = None) -> str:
         cost.append(f"MACs: {human(node.macs)}")
     if cost:
         lines.append(" · ".join(cost))
-    return _clean("\n".join(lines))
+    return clean_text("\n".join(lines))
 
 
 def dot_tooltip(node: ir.Node, call: ir.Call | None = None) -> str:
