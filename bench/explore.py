@@ -70,15 +70,17 @@ CASES = [
     Case("resnet50", torchvision.models.resnet50, {"input_size": [1, 3, 224, 224]}, {},
          expand="layer3"),
     Case("vit_b_16", torchvision.models.vit_b_16, {"input_size": [1, 3, 224, 224]}, {},
-         expand="encoder.layers.encoder_layer_0"),
+         expand="encoder"),
     Case("bert (2 layers)", tiny_bert, {"input_size": [1, 8], "dtypes": "long"}, {},
          expand="encoder"),
-    Case("200-box view (Llama, 7 layers, depth=None)", lambda: llama_small(7),
-         {"input_size": [1, 16], "dtypes": "long"}, {"depth": None}),
+    Case("200-box view (Llama, 7 layers, everything open)", lambda: llama_small(7),
+         {"input_size": [1, 16], "dtypes": "long"},
+         {"depth": None, "collapse_repeats": False, "hide": ()}),
     Case("Llama 70 B on meta", llama_70b_on_meta, {"input_size": [1, 16], "dtypes": "long"},
-         {}, expand="layers.0", full=True),
-    Case("Llama 70 B on meta, fully expanded (depth=None)", llama_70b_on_meta,
-         {"input_size": [1, 16], "dtypes": "long"}, {"depth": None}),
+         {}, full=True),
+    Case("Llama 70 B on meta, fully expanded (everything open, every layer drawn)",
+         llama_70b_on_meta, {"input_size": [1, 16], "dtypes": "long"},
+         {"depth": None, "collapse_repeats": False, "hide": ()}),
 ]
 
 READY = ("n => { const e = document.querySelector('.drawnet-explorer');"

@@ -357,3 +357,21 @@ def test_notebook_output_falls_back_to_the_static_svg(tmp_path: Path, open_page:
     assert svg.count() == 1
     assert svg.is_visible()
     assert "conv_a" in s.page.inner_text(".dn-fallback")
+
+
+def test_a_large_picture_is_laid_out_row_by_row(tmp_path: Path, open_page: Any) -> None:
+    """Beyond 100 boxes the view lays out rows of at most 50 boxes and paints them all."""
+    from tests.models import residual_mlp_stack
+
+    d = drawnet.draw_model(residual_mlp_stack(40), [2, 32], depth=None, collapse_repeats=False)
+    d.save(tmp_path / "big.html")
+    s = open_page(tmp_path / "big.html")
+    s.ready()
+    rows = int(s.page.get_attribute(".drawnet-explorer", "data-rows") or 0)
+    assert s.boxes() == {n.id for n in d.graph.nodes}
+    assert len(s.boxes()) > 150
+    assert rows >= len(s.boxes()) / 50
+    n = s.renders()
+    s.page.click("button[data-act=collapse-all]")
+    s.ready(n + 1)
+    assert len(s.boxes()) == 42  # input, the 40 blocks, output

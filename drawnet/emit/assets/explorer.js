@@ -1283,7 +1283,7 @@
         const row = rows[r];
         row.lines = this.graphHead(this.orientation, "", true);
         const inRow = new Set(row.boxes.map(b => b.key));
-        const sub = { members: new Map(), children: new Map() };
+        const sub = { members: new Map(), children: new Map(), base: tree.base, frameBase: tree.frameBase, whole: tree.whole };
         for (const [k, v] of tree.members) sub.members.set(k, v.filter(b => inRow.has(b.key)));
         const holds = c => (sub.members.get(c) || []).length > 0 || (tree.children.get(c) || []).some(holds);
         for (const [k, v] of tree.children) sub.children.set(k, v.filter(holds));
