@@ -21,6 +21,7 @@ from drawnet.errors import (
     TraceError,
     UnsafeFileError,
 )
+from drawnet.loaders import LoadError, load_program
 from drawnet.notebook import Diagram
 from drawnet.summary import Summary
 
@@ -30,6 +31,7 @@ __all__ = [
     "Diagram",
     "DrawnetError",
     "InputError",
+    "LoadError",
     "ModelTypeError",
     "OptionError",
     "OutputError",
@@ -40,6 +42,7 @@ __all__ = [
     "UnsafeFileError",
     "__version__",
     "draw_model",
+    "load_program",
     "model_stats",
     "summary",
     "trace_model",
