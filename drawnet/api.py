@@ -7,17 +7,21 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError
+from drawnet.errors import OptionError, safe_repr
 from drawnet.notebook import Diagram
 
 DEFAULT_MAX_BOXES = 60
+LAYOUT_LIMIT = 3000
+"""Boxes above which ``depth='auto'`` gives up rather than start a layout of minutes
+(Graphviz: about 2.5 s for 2,000 boxes in a chain, 40 s or more for 5,000)."""
 
 
 def _check_depth(depth: int | str | None) -> None:
-    if depth == "auto" or depth is None:
+    if (isinstance(depth, str) and depth == "auto") or depth is None:
         return
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise OptionError(f"depth must be a positive whole number, 'auto' or None, got {depth!r}")
+        raise OptionError(
+            f"depth must be a positive whole number, 'auto' or None, got {safe_repr(depth)}")
 
 
 def trace_model(
@@ -32,18 +36,42 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
+    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
+    when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
+    :func:`model_stats`.
+
     Example:
         >>> import torch, drawnet
         >>> g = drawnet.trace_model(torch.nn.Sequential(torch.nn.Linear(4, 2)), [1, 4])
         >>> [n.op for n in g.nodes]
         ['input', 'linear', 'output']
     """
-    from drawnet.trace import check_model, trace
+    from drawnet.checks import check_dtypes, check_kwargs
+    from drawnet.errors import TraceError, check_choice
+    from drawnet.loaders import is_program, program_inputs
+    from drawnet.trace import MODES, TRACERS, check_model, trace
     from drawnet.trace.inputs import parse_inputs
+    from drawnet.trace.stack import room_for
 
+    check_choice(tracer, TRACERS, "tracer")
+    check_choice(mode, MODES, "mode")
+    check_kwargs(kwargs)
+    if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
+        model, input_data, kwargs, mode = program_inputs(
+            model, input_size, input_data, kwargs, mode)
     check_model(model)
-    inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-    return trace(model, inputs, tracer=tracer, mode=mode)
+    with room_for(model) as levels:  # a model nested deeper than Python's stack allows
+        try:
+            inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+            graph = trace(model, inputs, tracer=tracer, mode=mode)
+        except RecursionError as e:
+            raise TraceError(
+                f"the model nests modules {levels} levels deep, more than Python's stack "
+                "allows here: draw an inner part of it"
+            ) from e
+    check_dtypes(graph)
+    return graph
 
 
 def layer_graph(
@@ -74,7 +102,8 @@ def layer_graph(
 
     _check_depth(depth)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
-        raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
+        raise OptionError(
+            f"max_boxes must be a positive whole number, got {safe_repr(max_boxes)}")
 
     def at(d: int | None) -> ir.Graph:
         pipeline: list[tuple[str, passes.Pass]] = [
@@ -109,6 +138,13 @@ def layer_graph(
             out = passes.run(out, [("collapse_repeats", collapse)])
             notes.append(("note", f"repeated blocks collapsed automatically: depth {chosen} "
                                   f"still gives {before} nodes (now {len(out.nodes)})"))
+        if len(out.nodes) > LAYOUT_LIMIT:
+            raise OptionError(
+                f"the diagram needs {len(out.nodes):,} boxes (depth {chosen}, repeated blocks "
+                f"collapsed), more than the {LAYOUT_LIMIT:,} Graphviz lays out "
+                "in reasonable time: draw a part of the model (model[:100], "
+                "model.encoder), or pass depth=None to try anyway (timeout= bounds the layout)"
+            )
         return out.replace(meta=(*out.meta, *notes))
     return out.replace(meta=(*out.meta, ("depth", chosen)))
 
@@ -164,22 +200,23 @@ def draw_model(
         >>> "1×8×30×30" in d.source
         True
     """
+    from drawnet.checks import check_draw_options
     from drawnet.emit.dot import ORIENTATIONS
     from drawnet.emit.theme import get_theme
-    from drawnet.errors import choices
+    from drawnet.errors import check_choice
 
-    if orientation not in ORIENTATIONS:
-        raise choices(orientation, ORIENTATIONS, "orientation")
+    check_draw_options(fold=fold, collapse_repeats=collapse_repeats, clusters=clusters,
+                       wrap=wrap, show_params=show_params, show_macs=show_macs,
+                       hide_reshapes=hide_reshapes, legend=legend, title=title)
+    check_choice(orientation, ORIENTATIONS, "orientation")
     get_theme(theme)
     _check_depth(depth)
     from drawnet import render
 
-    if engine not in render.ENGINES:
-        raise choices(engine, render.ENGINES, "engine")
+    check_choice(engine, render.ENGINES, "engine")
     from drawnet.emit.dot import COLOR_BY
 
-    if color_by not in COLOR_BY:
-        raise choices(color_by, COLOR_BY, "color_by")
+    check_choice(color_by, COLOR_BY, "color_by")
     op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
                            dtypes=dtypes, tracer=tracer, mode=mode)
     graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
