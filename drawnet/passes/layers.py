@@ -142,20 +142,31 @@ def _bypass(
         preds.setdefault(e.dst, []).append(e.src)
         outs.setdefault(e.src, []).append(e)
 
-    def sources(node_id: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    def sources(node_id: str) -> list[str]:
+        # The kept nodes feeding node_id through dropped ones, in the order a depth-first
+        # walk meets them (duplicates are dropped by the caller). A stack rather than
+        # recursion: chains of dropped nodes can be thousands long.
         found: list[str] = []
-        for p in preds.get(node_id, []):
-            if p in gone and p not in seen:
-                found.extend(sources(p, seen | {p}))
-            elif p not in gone:
-                found.append(p)
+        expanded = {node_id}
+        todo: list[tuple[bool, str]] = [(False, node_id)]
+        while todo:
+            kept_node, current = todo.pop()
+            if kept_node:
+                found.append(current)
+                continue
+            for p in reversed(preds.get(current, [])):
+                if p not in gone:
+                    todo.append((True, p))
+                elif p not in expanded:
+                    expanded.add(p)
+                    todo.append((False, p))
         return found
 
     kept: dict[tuple[str, str], ir.Edge] = {}
     for e in edges:
         if e.dst in gone:
             continue
-        srcs = sources(e.src, frozenset({e.src})) if e.src in gone else [e.src]
+        srcs = sources(e.src) if e.src in gone else [e.src]
         for s in srcs:
             if s != e.dst and (s, e.dst) not in kept:
                 kept[(s, e.dst)] = ir.Edge(s, e.dst, e.tensor)
