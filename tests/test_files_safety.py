@@ -439,27 +439,42 @@ def test_big_program_loads_in_little_memory(tmp_path: Path) -> None:
     assert grown < 48 << 20, f"loading made {grown >> 20} MiB resident"
 
 
-@pytest.fixture(scope="module")
-def bert_pt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel
+def _export_transformers(kind: str, folder: Path) -> Path:
+    import transformers
 
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, vocab_size=100, max_position_embeddings=64)
-    model = BertModel(config).eval()
-    path = tmp_path_factory.mktemp("bert") / "bert.pt2"
+    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "vocab_size": 100, "max_position_embeddings": 64}
     ids = torch.zeros(1, 8, dtype=torch.long)
-    torch.export.save(torch.export.export(model, (ids,)), str(path))
+    path = folder / f"{kind}.pt2"
+    if kind == "bert":
+        model = transformers.BertModel(transformers.BertConfig(**small)).eval()
+        program = torch.export.export(model, (ids,))
+    else:
+        config = transformers.LlamaConfig(**small, num_key_value_heads=1)
+        model = transformers.LlamaModel(config).eval()
+        program = torch.export.export(model, (), {"input_ids": ids, "use_cache": False})
+    torch.export.save(program, str(path))
     return path
 
 
-def test_transformers_program_loads_and_draws(bert_pt2: Path) -> None:
-    program = load_program(bert_pt2)
-    d = drawnet.draw_model(program, depth=None)
-    classes = {n.class_name for n in d.graph.nodes}
-    assert {"Linear", "LayerNorm", "Embedding"} <= classes, classes
-    outputs = [n for n in d.graph.nodes if n.kind == "output"]
-    assert outputs, "the program's outputs are drawn"
-    assert d.graph.get_meta("model") == "BertModel"
+@pytest.fixture(scope="module")
+def bert_pt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _export_transformers("bert", tmp_path_factory.mktemp("bert"))
+
+
+def test_transformers_programs_load_and_draw(bert_pt2: Path, tmp_path: Path) -> None:
+    # torch cannot load these by itself unless transformers registered their output types.
+    for path, root, outputs in (
+        (bert_pt2, "BertModel", {"last_hidden_state", "pooler_output"}),
+        (_export_transformers("llama", tmp_path), "LlamaModel", {"last_hidden_state"}),
+    ):
+        program = load_program(path)
+        d = drawnet.draw_model(program, depth=None)
+        classes = {n.class_name for n in d.graph.nodes}
+        assert {"Linear", "Embedding"} <= classes, classes
+        assert d.graph.get_meta("model") == root
+        names = {n.id.removeprefix("output.") for n in d.graph.nodes if n.kind == "output"}
+        assert names == outputs, names  # the model's output names survive
 
 
 def test_cli_program_without_input_and_without_torch_noise(
