@@ -212,7 +212,7 @@ _DTYPES = frozenset(
 TENSOR_GLOBALS = frozenset({
     "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
     "torch._utils._rebuild_parameter", "collections.OrderedDict", "torch.Size",
-    "torch.device", "torch.storage.UntypedStorage", *_DTYPES,
+    "torch.device", *_DTYPES,
 })
 """What a ``torch.save`` of tensors, dicts, lists and plain values imports, and nothing
 else: a pickle that names anything more is not loaded without ``trust_pickle``."""
@@ -715,7 +715,10 @@ def _materialize(program: Any, payloads: list[_Payloads]) -> None:
                     last = int(t.storage_offset()) + sum(
                         (int(s) - 1) * int(st) for s, st in zip(t.shape, t.stride(), strict=True))
                     extent = max(extent, last + 1)
-            base = torch.empty(extent, dtype=tensors[0][1].dtype)
+            try:
+                base = torch.empty(extent, dtype=tensors[0][1].dtype)
+            except RuntimeError:  # more address space than this machine gives: stay on meta
+                continue
             for fqn, t in tensors:
                 view = torch.as_strided(base, t.shape, t.stride(), t.storage_offset())
                 if isinstance(t, torch.nn.Parameter):
