@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
 from drawnet.errors import OptionError, safe_repr
 from drawnet.notebook import Diagram
+from drawnet.progress import Progress, reporting
 
-DEFAULT_MAX_BOXES = 60
+DEFAULT_MAX_BOXES = 45
+DEEP_MODEL = 48
+"""Module nesting above which ``depth='auto'`` cuts at one depth (see ``_cut_deep``)."""
 LAYOUT_LIMIT = 3000
 """Boxes above which ``depth='auto'`` gives up rather than start a layout of minutes
 (Graphviz: about 2.5 s for 2,000 boxes in a chain, 40 s or more for 5,000)."""
@@ -80,14 +83,19 @@ def layer_graph(
     depth: int | str | None = None,
     fold: bool = True,
     collapse_repeats: bool = False,
-    hide_reshapes: bool = True,
+    hide: Iterable[str] | None = ("reshapes",),
+    hide_reshapes: bool | None = None,
     max_boxes: int = DEFAULT_MAX_BOXES,
 ) -> ir.Graph:
-    """Run the passes on an op-level graph: ops merged into layer boxes, chains folded.
+    """Run the passes on an op-level graph: ops merged into layer boxes, noise hidden,
+    chains folded, repeated blocks collapsed.
 
-    ``depth='auto'`` draws every module down to its leaves unless that makes more than
-    ``max_boxes`` nodes; then it takes the deepest depth that fits (recorded in
-    ``graph.meta`` as ``depth``).
+    ``hide`` names what to leave out (see :mod:`drawnet.passes.hide`; None: everything
+    that does nothing at inference); ``hide_reshapes`` is the older switch for the
+    ``reshapes`` kind alone. ``depth='auto'`` opens every module, then spends the box
+    budget on information (:mod:`drawnet.passes.close`): a module whose structure is
+    drawn open elsewhere becomes one box, and more are closed, deepest first, until at
+    most ``max_boxes`` nodes remain. An int draws every module deeper than it as one box.
 
     Example:
         >>> import torch, drawnet
@@ -96,7 +104,10 @@ def layer_graph(
         >>> [n.id for n in g.nodes], g.nodes[1].attr("fused")
         (['input.input', '0', 'output'], 'BatchNorm2d')
     """
+    from drawnet.passes.close import open_by_information
     from drawnet.passes.fold import fold_chains
+    from drawnet.passes.group import group_ops
+    from drawnet.passes.hide import check_hide, hide_noise
     from drawnet.passes.layers import build_layers
     from drawnet.passes.repeats import collapse_repeats as collapse
 
@@ -104,49 +115,72 @@ def layer_graph(
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
         raise OptionError(
             f"max_boxes must be a positive whole number, got {safe_repr(max_boxes)}")
+    kinds = set(check_hide(hide))
+    if hide_reshapes is not None:
+        kinds = kinds | {"reshapes"} if hide_reshapes else kinds - {"reshapes"}
+    noise = frozenset(kinds)
+    d = depth if isinstance(depth, int) else None
+    pipeline: list[tuple[str, passes.Pass]] = [
+        ("build_layers", lambda g: build_layers(g, depth=d, hide_reshapes="reshapes" in kinds)),
+    ]
+    if noise:
+        pipeline.append(("hide_noise", lambda g: hide_noise(g, noise)))
+    if fold:
+        pipeline.append(("group_ops", group_ops))
+        pipeline.append(("fold_chains", fold_chains))
+    if collapse_repeats:
+        pipeline.append(("collapse_repeats", collapse))
+    deepest = max((m.depth for m in graph.modules), default=0)
+    if depth == "auto" and deepest > DEEP_MODEL:
+        return _cut_deep(graph, pipeline, deepest, max_boxes, build_layers, kinds)
+    if depth == "auto":
+        pipeline.append(("open_by_information",
+                         lambda g: open_by_information(g, max_boxes=max_boxes)))
+    out = passes.run(graph, pipeline)
+    if depth == "auto" and len(out.nodes) > LAYOUT_LIMIT:
+        collapse_hint = ("" if collapse_repeats else
+                         "pass collapse_repeats=True (identical layers drawn once, ×N), ")
+        raise OptionError(
+            f"the diagram needs {len(out.nodes):,} boxes with depth='auto', more than the "
+            f"{LAYOUT_LIMIT:,} Graphviz lays out in reasonable time: {collapse_hint}draw a "
+            "part of the model (model[:100], model.encoder), or pass depth=None to try "
+            "anyway (timeout= bounds the layout)"
+        )
+    return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
 
-    def at(d: int | None) -> ir.Graph:
-        pipeline: list[tuple[str, passes.Pass]] = [
-            ("build_layers", lambda g: build_layers(g, depth=d, hide_reshapes=hide_reshapes)),
-        ]
-        if fold:
-            pipeline.append(("fold_chains", fold_chains))
-        if collapse_repeats:
-            pipeline.append(("collapse_repeats", collapse))
-        return passes.run(graph, pipeline)
 
-    if depth != "auto":
-        out = at(depth if isinstance(depth, int) else None)
-        return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
-    out = at(None)
-    deepest = max((m.depth for m in graph.modules), default=1)
-    chosen = "all"
-    full = len(out.nodes)
-    if full > max_boxes:
-        for d in range(deepest - 1, 0, -1):
-            out = at(d)
-            chosen = str(d)
-            if len(out.nodes) <= max_boxes:
-                break
-        note = (f"depth {chosen} chosen automatically: full depth gives {full} nodes, more "
-                f"than max_boxes={max_boxes} (pass depth=None to draw them all)")
-        notes = [("depth", chosen), ("note", note)]
-        if len(out.nodes) > max_boxes and not collapse_repeats:
-            # Even one box per top-level module is too many for a readable layout (and for
-            # Graphviz's time): draw identical consecutive blocks once, marked xN.
-            before = len(out.nodes)
-            out = passes.run(out, [("collapse_repeats", collapse)])
-            notes.append(("note", f"repeated blocks collapsed automatically: depth {chosen} "
-                                  f"still gives {before} nodes (now {len(out.nodes)})"))
-        if len(out.nodes) > LAYOUT_LIMIT:
-            raise OptionError(
-                f"the diagram needs {len(out.nodes):,} boxes (depth {chosen}, repeated blocks "
-                f"collapsed), more than the {LAYOUT_LIMIT:,} Graphviz lays out "
-                "in reasonable time: draw a part of the model (model[:100], "
-                "model.encoder), or pass depth=None to try anyway (timeout= bounds the layout)"
-            )
-        return out.replace(meta=(*out.meta, *notes))
-    return out.replace(meta=(*out.meta, ("depth", chosen)))
+def _cut_deep(
+    graph: ir.Graph,
+    pipeline: list[tuple[str, passes.Pass]],
+    deepest: int,
+    max_boxes: int,
+    build: Any,
+    kinds: set[str],
+) -> ir.Graph:
+    """``depth='auto'`` for a model nested deeper than :data:`DEEP_MODEL` levels: the
+    deepest single depth whose picture fits ``max_boxes``, found by bisection.
+
+    Choosing module by module (:mod:`drawnet.passes.close`) compares every nested block
+    with the others, which on a chain of hundreds of nested modules takes minutes.
+    """
+    def at(d: int) -> ir.Graph:
+        steps = [("build_layers",
+                  lambda g: build(g, depth=d, hide_reshapes="reshapes" in kinds)),
+                 *pipeline[1:]]
+        return passes.run(graph, steps)
+
+    low, high = 1, deepest + 1  # at(low) is drawn however large; look for more depth
+    best = at(low)
+    while low < high:
+        mid = (low + high + 1) // 2
+        out = at(mid)
+        if len(out.nodes) <= max_boxes:
+            low, best = mid, out
+        else:
+            high = mid - 1
+    note = (f"the model nests modules {deepest} levels deep: drawn to depth {low}, the "
+            f"deepest that fits max_boxes={max_boxes} (pass depth=None to open all)")
+    return best.replace(meta=(*best.meta, ("depth", str(low)), ("note", note)))
 
 
 def draw_model(
@@ -160,7 +194,8 @@ def draw_model(
     tracer: str = "auto",
     depth: int | str | None = "auto",
     fold: bool = True,
-    collapse_repeats: bool = False,
+    collapse_repeats: bool = True,
+    hide: Iterable[str] | None = None,
     clusters: bool = True,
     theme: str | Theme = "default",
     title: str | None = None,
@@ -171,8 +206,9 @@ def draw_model(
     color_by: str = "family",
     max_boxes: int = DEFAULT_MAX_BOXES,
     mode: str = "eval",
-    hide_reshapes: bool = True,
+    hide_reshapes: bool | None = None,
     engine: str = "auto",
+    progress: bool | Progress | None = None,
 ) -> Diagram:
     """Draw ``model`` as a diagram of layer boxes.
 
@@ -191,7 +227,10 @@ def draw_model(
     or a :class:`~drawnet.emit.Theme`; ``legend`` keys the colours; ``show_params`` and
     ``show_macs`` print those on boxes; ``color_by`` is 'family', 'macs', 'params' or
     'flops'. ``mode`` runs the model in 'eval' (the default), 'train' or the 'same' mode
-    it is in (restored afterwards either way).
+    it is in (restored afterwards either way). ``progress`` shows the stage and elapsed
+    time on stderr for draws that take over 2 s, including the diagram's later rendering:
+    None (default) when stderr is a terminal, True always, False never (see
+    :mod:`drawnet.progress`).
 
     Example:
         >>> import torch, drawnet
@@ -211,20 +250,28 @@ def draw_model(
     check_choice(orientation, ORIENTATIONS, "orientation")
     get_theme(theme)
     _check_depth(depth)
+    from drawnet.passes.hide import check_hide
+
+    check_hide(hide)
     from drawnet import render
 
     check_choice(engine, render.ENGINES, "engine")
     from drawnet.emit.dot import COLOR_BY
 
     check_choice(color_by, COLOR_BY, "color_by")
-    op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                           dtypes=dtypes, tracer=tracer, mode=mode)
-    graph = layer_graph(op_graph, depth=depth, fold=fold, collapse_repeats=collapse_repeats,
-                        hide_reshapes=hide_reshapes, max_boxes=max_boxes)
-    source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters, title=title,
-                    wrap=wrap, legend=legend, show_params=show_params, show_macs=show_macs,
-                    color_by=color_by)
-    return Diagram(graph, source, engine=engine)
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                               dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("building layers")
+        graph = layer_graph(op_graph, depth=depth, fold=fold,
+                            collapse_repeats=collapse_repeats, hide=hide,
+                            hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+        shown.stage("laying out")
+        source = to_dot(graph, orientation=orientation, theme=theme, clusters=clusters,
+                        title=title, wrap=wrap, legend=legend, show_params=show_params,
+                        show_macs=show_macs, color_by=color_by)
+    return Diagram(graph, source, engine=engine, progress=progress)
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------
@@ -245,6 +292,7 @@ def summary(
     columns: str | Sequence[str] = DEFAULT_COLUMNS,
     tracer: str = "auto",
     mode: str = "eval",
+    progress: bool | Progress | None = None,
 ) -> Summary:
     """Per-layer statistics of ``model``: ``print()`` it for a torchinfo-style table.
 
@@ -252,7 +300,8 @@ def summary(
     (torchinfo's default 3; None for all); deeper modules are folded into their
     ancestor's row. ``columns`` picks from ``input_shape``, ``output_shape``, ``kernel``,
     ``params``, ``params_percent``, ``macs``, ``flops``, ``memory``, ``trainable``.
-    MACs are counted per op from shapes (see ``docs/counting.md``).
+    MACs are counted per op from shapes (see ``docs/counting.md``). ``progress`` is as
+    for :func:`draw_model`.
 
     Example:
         >>> import torch, drawnet
@@ -267,9 +316,12 @@ def summary(
 
     cols = check_columns(columns)
     check_depth(depth)
-    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
-    return build_summary(graph, depth=depth, columns=cols)
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                            dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("counting")
+        return build_summary(graph, depth=depth, columns=cols)
 
 
 def model_stats(
@@ -281,6 +333,7 @@ def model_stats(
     dtypes: Any = None,
     tracer: str = "auto",
     mode: str = "eval",
+    progress: bool | Progress | None = None,
 ) -> Any:
     """tensorwatch's ``model_stats``: a ``pandas.DataFrame`` with one row per layer.
 
@@ -288,8 +341,8 @@ def model_stats(
     ``params``, ``macs``, ``flops``, ``memory_read`` and ``memory_written`` (bytes).
     Rows are the calls of leaf modules, plus any container call with work or parameters
     of its own (a residual ``add``), so each column sums to the model's total. Prints
-    nothing; a layer without a counting rule (``Dropout``) simply costs 0. Needs pandas
-    (``pip install drawnet[pandas]``).
+    nothing; a layer without a counting rule (``Dropout``) simply costs 0. pandas is
+    installed with drawnet.
 
     Example:
         >>> import torch, drawnet
@@ -302,6 +355,9 @@ def model_stats(
     from drawnet.summary import build_summary, require_pandas, stats_frame
 
     require_pandas("model_stats()")
-    graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                        dtypes=dtypes, tracer=tracer, mode=mode)
-    return stats_frame(build_summary(graph, depth=None))
+    with reporting(progress) as shown:
+        shown.stage("tracing the model")
+        graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                            dtypes=dtypes, tracer=tracer, mode=mode)
+        shown.stage("counting")
+        return stats_frame(build_summary(graph, depth=None))

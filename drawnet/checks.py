@@ -19,15 +19,14 @@ from typing import Any
 from drawnet import ir
 from drawnet.errors import InputError, OptionTypeError, check_flag, safe_repr
 
-_FLAGS = ("fold", "collapse_repeats", "clusters", "wrap", "show_params", "show_macs",
-          "hide_reshapes")
+_FLAGS = ("fold", "collapse_repeats", "clusters", "wrap", "show_params", "show_macs")
 
 
 def check_draw_options(**options: Any) -> None:
     """Types of :func:`drawnet.draw_model`'s picture options (values are checked where used).
 
-    Flags must be bools (``fold="no"`` would read as true), ``legend`` a bool or None,
-    ``title`` a string or None.
+    Flags must be bools (``fold="no"`` would read as true), ``legend`` and
+    ``hide_reshapes`` a bool or None, ``title`` a string or None.
 
     Example:
         >>> check_draw_options(fold=True, legend=None, title="ResNet")
@@ -35,8 +34,9 @@ def check_draw_options(**options: Any) -> None:
     for name in _FLAGS:
         if name in options:
             check_flag(options[name], name)
-    if "legend" in options:
-        check_flag(options["legend"], "legend", none=True)
+    for name in ("legend", "hide_reshapes"):
+        if name in options:
+            check_flag(options[name], name, none=True)
     title = options.get("title")
     if title is not None and not isinstance(title, str):
         raise OptionTypeError(

@@ -19,6 +19,7 @@ from drawnet.errors import (
     check_choice,
     safe_repr,
 )
+from drawnet.progress import Progress, reporting
 
 SAVE_FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -193,10 +194,12 @@ class Diagram:
         (b'<?xml', 'Linear')
     """
 
-    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto") -> None:
+    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto",
+                 progress: bool | Progress | None = None) -> None:
         self.graph = graph
         self.source = source
         self.engine = engine
+        self.progress = progress
 
     @property
     def notes(self) -> list[str]:
@@ -236,8 +239,10 @@ class Diagram:
         if format == "dot":
             return self.source.encode("utf-8")
         try:
-            return render.render(self.source, format, engine=self.engine, dpi=dpi,
-                                 timeout=timeout)
+            with reporting(self.progress) as shown:
+                shown.stage(f"rendering {format.upper()}")
+                return render.render(self.source, format, engine=self.engine, dpi=dpi,
+                                     timeout=timeout)
         except RenderError as e:
             kept = _kept_file(str(e))
             if not keep_dot and kept:

@@ -290,10 +290,7 @@ class Summary:
         }
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` with one row per layer and a column per field.
-
-        Needs pandas (``pip install drawnet[pandas]``).
-        """
+        """A ``pandas.DataFrame`` with one row per layer and a column per field."""
         pd = require_pandas("Summary.to_pandas()")
         names = [f.name for f in fields(LayerRow)]
         return pd.DataFrame([[getattr(r, n) for n in names] for r in self.layers],
@@ -516,12 +513,18 @@ def _bytes_text(n: int) -> str:
 
 
 def require_pandas(what: str) -> Any:
-    """Import pandas, or raise :class:`MissingDependencyError` naming ``what`` needs it."""
+    """Import pandas, or raise :class:`MissingDependencyError` naming ``what`` needs it.
+
+    pandas is an install requirement of drawnet (small beside torch, and it makes
+    ``model_stats()`` and ``Summary.to_pandas()`` work from the quick start); this only
+    guards an environment where it was removed afterwards.
+    """
     try:
         import pandas
     except ImportError as e:
         raise MissingDependencyError(
-            f"{what} needs pandas, which is not installed: pip install drawnet[pandas]"
+            f"{what} needs pandas, which drawnet depends on but is missing here: "
+            "pip install pandas (or reinstall drawnet)"
         ) from e
     return pandas
 
@@ -582,8 +585,18 @@ def _drafts(graph: ir.Graph, modules: Mapping[str, ir.ModuleInfo]) -> tuple[
             call_row[call.id] = 0
             continue
         parts = call.path.split(".")
-        for k in range(1, len(parts)):
-            ancestor = ".".join(parts[:k])
+        ends = [i for i, ch in enumerate(call.path) if ch == "."]  # ancestor k: path[:ends[k-1]]
+        # the open rows (hierarchy) are a chain of ancestors: find the deepest one that is
+        # still this call's ancestor, and add rows only below it (linear in the depth,
+        # also for models nested a thousand levels deep)
+        start = 1
+        for k in range(len(parts) - 1, 0, -1):
+            current = hierarchy.get(k)
+            if current is not None and drafts[current].path == call.path[:ends[k - 1]]:
+                start = k + 1
+                break
+        for k in range(start, len(parts)):
+            ancestor = call.path[:ends[k - 1]]
             current = hierarchy.get(k)
             if current is None or drafts[current].path != ancestor:
                 info = modules.get(ancestor)
@@ -761,6 +774,6 @@ def stats_rows(summary: Summary) -> list[dict[str, Any]]:
 
 
 def stats_frame(summary: Summary) -> Any:
-    """:func:`stats_rows` as a ``pandas.DataFrame`` (needs ``pip install drawnet[pandas]``)."""
+    """:func:`stats_rows` as a ``pandas.DataFrame``."""
     pd = require_pandas("model_stats()")
     return pd.DataFrame(stats_rows(summary), columns=list(STATS_COLUMNS))

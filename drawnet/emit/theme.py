@@ -51,7 +51,7 @@ class Theme:
 
     name: str
     fontname: str = "Helvetica"
-    fontsize: float = 10.0
+    fontsize: float = 9.0
     small_fontsize: float = 8.0
     background: str = "white"
     edge_color: str = "#555555"

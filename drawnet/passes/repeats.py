@@ -118,20 +118,37 @@ def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
     for siblings in by_parent.values():
         siblings.sort(key=lambda cm: cm[1][0])
         current: list[tuple[ir.Call, list[int]]] = []
+        current_key: Hashable = None
         current_sig: Hashable = None
         for call, members in siblings:
-            sig = signature(graph, call, members, successors)
-            contiguous = bool(current) and members[0] == current[-1][1][-1] + 1
-            if current and sig == current_sig and contiguous:
-                current.append((call, members))
-                continue
+            # The full signature costs members x nesting depth: compute it only for a
+            # neighbour that could match (same class and size, next in line, fed by it).
+            key = (call.class_name, len(members))
+            sig: Hashable = None
+            if (current and key == current_key
+                    and members[0] == current[-1][1][-1] + 1
+                    and _feeds(graph, current[-1][1], members, successors)):
+                if current_sig is None:
+                    current_sig = signature(graph, current[0][0], current[0][1], successors)
+                sig = signature(graph, call, members, successors)
+                if sig == current_sig:
+                    current.append((call, members))
+                    continue
             if len(current) >= 2:
                 runs.append(current)
-            current, current_sig = [(call, members)], sig
+            current, current_key, current_sig = [(call, members)], key, sig
         if len(current) >= 2:
             runs.append(current)
     runs.sort(key=lambda r: (r[0][0].path.count("."), r[0][1][0]))
     return runs
+
+
+def _feeds(graph: ir.Graph, before: list[int], after: list[int],
+           successors: Mapping[str, list[str]]) -> bool:
+    """Whether a block feeds the next one: a chain, not parallel copies (``q`` and ``k``
+    projections side by side are two boxes, not one marked ×2)."""
+    targets = {graph.nodes[i].id for i in after}
+    return any(dst in targets for i in before for dst in successors.get(graph.nodes[i].id, ()))
 
 
 def _collapse(graph: ir.Graph, run: list[tuple[ir.Call, list[int]]]) -> ir.Graph:
