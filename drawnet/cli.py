@@ -225,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file (format from its suffix), or - for standard output")
     r.add_argument("--format", default=None,
                    help="svg, png, pdf or dot (default: from the suffix; svg for -o -)")
-    r.add_argument("--orientation", "--rankdir", default="LR", help="LR (default) or TB")
+    r.add_argument("--orientation", "--rankdir", default=None,
+                   help="LR or TB (default: LR, or on a page or column whichever fits)")
+    r.add_argument("--fit", default="notebook",
+                   help="where the picture goes: notebook (default: a 1000 px column), "
+                        "page (6.5 x 9 in, text >= 6 pt) or column (3.3 in, text >= 5 pt)")
     r.add_argument("--depth", type=_render_depth, default="auto",
                    help="draw modules deeper than N as one box; 'auto' (default) or 'all'")
     r.add_argument("--no-clusters", action="store_true", help="do not frame module scopes")
@@ -344,7 +348,11 @@ def _check_render(args: argparse.Namespace) -> str:
     else:
         check_target(Path(args.output))
     _check_options(args)
-    args.orientation = pick(args.orientation, ORIENTATIONS, "orientation")
+    if args.orientation is not None:
+        args.orientation = pick(args.orientation, ORIENTATIONS, "orientation")
+    from drawnet.emit.fit import FITS
+
+    args.fit = pick(args.fit, tuple(FITS), "fit")
     args.theme = pick(args.theme, tuple(THEMES), "theme")
     args.color_by = pick(args.color_by, COLOR_BY, "color-by")
     args.engine = pick(args.engine, render.ENGINES, "engine")
@@ -408,7 +416,7 @@ def _render(args: argparse.Namespace) -> int:
             collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
             wrap=not args.no_wrap,
             show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
-            max_boxes=args.max_boxes, progress=shown,
+            max_boxes=args.max_boxes, progress=shown, fit=args.fit,
         )
         if to_stdout:
             data = diagram.pipe(fmt, timeout=args.timeout)

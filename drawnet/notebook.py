@@ -195,11 +195,13 @@ class Diagram:
     """
 
     def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto",
-                 progress: bool | Progress | None = None) -> None:
+                 progress: bool | Progress | None = None, svg: bytes | None = None) -> None:
         self.graph = graph
         self.source = source
         self.engine = engine
         self.progress = progress
+        # the SVG of ``source`` when fitting already rendered it (to measure it)
+        self._svg = svg
 
     @property
     def notes(self) -> list[str]:
@@ -238,6 +240,8 @@ class Diagram:
         timeout = render.check_timeout(timeout)
         if format == "dot":
             return self.source.encode("utf-8")
+        if format == "svg" and self._svg is not None:
+            return self._svg
         try:
             with reporting(self.progress) as shown:
                 shown.stage(f"rendering {format.upper()}")

@@ -52,7 +52,7 @@ def _call_ok_or_drawnet_error(fn: Any, *args: Any, **kwargs: Any) -> None:
 DRAW_PARAMS = ("input_size", "input_data", "kwargs", "dtypes", "orientation", "tracer",
                "depth", "fold", "collapse_repeats", "clusters", "theme", "title", "wrap",
                "legend", "show_params", "show_macs", "color_by", "max_boxes", "mode",
-               "hide_reshapes", "engine")
+               "hide_reshapes", "engine", "hide", "fit", "progress")
 
 
 @pytest.mark.parametrize("value", list(HOSTILE.values()), ids=list(HOSTILE))

@@ -134,7 +134,7 @@ def test_print_theme_changes_output(resnet18: torch.nn.Module) -> None:
     a = drawnet.draw_model(resnet18, [1, 3, 64, 64]).source
     b = drawnet.draw_model(resnet18, [1, 3, 64, 64], theme="print").source
     assert a != b
-    assert 'fontname="Times-Roman"' in b
+    assert 'fontname="Tinos"' in b
     assert "#cfe2f3" in a
     assert "#cfe2f3" not in b
 

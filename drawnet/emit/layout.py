@@ -7,8 +7,8 @@ segments is chosen from estimated node sizes so the whole picture's aspect ratio
 closest to a page: 2:1 for LR, 1:1.6 for TB. The emitter then stacks the segments with
 invisible anchors and lets edges between segments float (``constraint=false``).
 
-Sizes are estimates in inches from label text (Helvetica-like widths); they only steer
-the choice of the number of rows.
+Sizes are estimates in inches from label text (the widths Graphviz gives the theme's
+font); they only steer the choice of the number of rows.
 
 Example:
     >>> from drawnet import ir
@@ -23,30 +23,38 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from drawnet import ir
+from drawnet.fonts import SANS, text_width
 
 RANKSEP = 0.2
 NODESEP = 0.22
 ROW_GAP = 0.12
 FRAME_MARGIN = 0.12  # inches a module frame adds on each side
+GHOST = 1.0  # inches a "from ..." node at the start of a wrapped row takes
 PAGE = {"LR": 10.4, "TB": 20.0}
 """Default longest row (LR, its width) or column (TB, its height) in inches: a notebook
 column is about 1000 px (10.4 in at 96 px per inch); a TB picture may run longer, since
 notebooks scroll down, but not forever."""
 
 
-def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
-    """Estimated (width, height) in inches of a box holding ``(text, fontsize)`` lines.
+def text_size(
+    lines: Sequence[tuple[str, float] | tuple[str, float, bool]], fontname: str = SANS
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of a box holding ``(text, fontsize[, bold])`` lines.
+
+    Widths are those Graphviz gives the text in ``fontname`` (see
+    :func:`drawnet.fonts.text_width`).
 
     Example:
-        >>> w, h = text_size([("layer1.0.conv1", 10.0), ("1×64×56×56", 8.0)])
+        >>> w, h = text_size([("layer1.0.conv1", 10.0, True), ("1×64×56×56", 8.0)])
         >>> 0.9 < w < 1.5 and 0.3 < h < 0.6
         True
     """
-    width = max((len(t) * size * 0.55 / 72 for t, size in lines), default=0.3) + 0.28
-    height = sum(size * 1.25 / 72 for _, size in lines) + 0.14
+    width = max((text_width(line[0], line[1], fontname, bold=len(line) > 2 and bool(line[-1]))
+                 for line in lines), default=21.6) / 72 + 0.28
+    height = sum(line[1] * 1.25 / 72 for line in lines) + 0.14
     return max(width, 0.5), max(height, 0.3)
 
 
@@ -80,26 +88,7 @@ def plan_rows(
         return {}
     along_max = max_along if max_along is not None else PAGE[orientation]
     k = max(rank.values()) + 1
-    flow = [0.0] * k
-    cross = [0.0] * k
-    for n in graph.nodes:
-        w, h = sizes.get(n.id, (1.0, 0.4))
-        along, across = (w, h) if orientation == "LR" else (h, w)
-        r = rank[n.id]
-        flow[r] = max(flow[r], along)
-        cross[r] += across + NODESEP
-    flow = [f + RANKSEP for f in flow]
-    # module frames add their margins where they start and end
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for n in graph.nodes:
-        for c in n.scope:
-            first[c] = min(first.get(c, k), rank[n.id])
-            last[c] = max(last.get(c, 0), rank[n.id])
-    for c, r in first.items():
-        if last[c] > r:
-            flow[r] += FRAME_MARGIN
-            flow[last[c]] += FRAME_MARGIN
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
     if sum(flow) <= along_max:
         return {n.id: 0 for n in graph.nodes}  # it fits as it is
     cost = cut_costs(graph, rank, k)
@@ -116,6 +105,76 @@ def plan_rows(
         for r in range(a, b):
             row_of_rank[r] = i
     return {n.id: row_of_rank[rank[n.id]] for n in graph.nodes}
+
+
+def _flow_cross(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rank: Mapping[str, int],
+) -> tuple[list[float], list[float]]:
+    """Per rank: the room it takes along the flow (its widest node, the gap after it and
+    the margins of frames starting or ending there) and across it (its nodes stacked)."""
+    k = max(rank.values()) + 1
+    flow = [0.0] * k
+    cross = [0.0] * k
+    for n in graph.nodes:
+        w, h = sizes.get(n.id, (1.0, 0.4))
+        along, across = (w, h) if orientation == "LR" else (h, w)
+        r = rank[n.id]
+        flow[r] = max(flow[r], along)
+        cross[r] += across + NODESEP
+    flow = [f + RANKSEP for f in flow]
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for n in graph.nodes:
+        for c in n.scope:
+            first[c] = min(first.get(c, k), rank[n.id])
+            last[c] = max(last.get(c, 0), rank[n.id])
+    for c, r in first.items():
+        if last[c] > r:
+            flow[r] += FRAME_MARGIN
+            flow[last[c]] += FRAME_MARGIN
+    return flow, cross
+
+
+def extent(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rows: Mapping[str, int],
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of the picture laid out in these rows.
+
+    Example:
+        >>> from drawnet import ir
+        >>> g = ir.Graph(nodes=(ir.Node(id="a", kind="input", op="input"),
+        ...                     ir.Node(id="b", kind="output", op="output")),
+        ...              edges=(ir.Edge("a", "b"),))
+        >>> w, h = extent(g, {"a": (1.0, 0.5), "b": (1.0, 0.5)}, "LR", {"a": 0, "b": 0})
+        >>> round(w, 2), round(h, 2)
+        (2.4, 0.72)
+    """
+    rank = ranks(graph)
+    if not rank:
+        return 0.0, 0.0
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
+    n_rows = max(rows.values(), default=0) + 1
+    row_of_rank = [0] * len(flow)
+    for n in graph.nodes:
+        row_of_rank[rank[n.id]] = rows.get(n.id, 0)
+    # Graphviz ranks every row from the same column, so the k-th column of the picture is
+    # as wide as the widest k-th node of any row; rows after the first start with their
+    # "from ..." node
+    columns: list[list[float]] = [[] if row == 0 else [GHOST + RANKSEP] for row in range(n_rows)]
+    across = [0.0] * n_rows
+    for r, (f, c) in enumerate(zip(flow, cross, strict=True)):
+        columns[row_of_rank[r]].append(f)
+        across[row_of_rank[r]] = max(across[row_of_rank[r]], c)
+    long_side = sum(max((col[j] for col in columns if j < len(col)), default=0.0)
+                    for j in range(max(len(col) for col in columns)))
+    other = sum(across) + ROW_GAP * (n_rows - 1)
+    return (long_side, other) if orientation == "LR" else (other, long_side)
 
 
 def _across(cross: list[float], segments: list[tuple[int, int]]) -> float:
@@ -143,12 +202,12 @@ def _break_rows(flow: list[float], cost: list[float], limit: float) -> list[int]
             if seg > 2.5 * limit and j < i - 1:
                 break
             slack = (limit - seg) / limit
-            # over the limit the picture is scaled down to fit, and past 40 % over its
-            # smallest text gets too small to read: avoid that above all
+            # over the limit the picture is scaled down to fit, and past 30 % over (the
+            # estimate's error aside) its smallest text gets too small: avoid that above all
             over = -slack
             row = 1.0 + (0.5 * slack * slack if seg <= limit
-                         else 5.0 * over + 50.0 * max(0.0, over - 0.4))
-            score = best[j] + row + (0.15 * cost[j] if j > 0 else 0.0)
+                         else 10.0 * over + 50.0 * max(0.0, over - 0.3))
+            score = best[j] + row + (0.3 * cost[j] if j > 0 else 0.0)
             if score < best[i]:
                 best[i], back[i] = score, j
             j -= 1

@@ -2,10 +2,12 @@
 
 ``default`` colours boxes by layer family; ``print`` is greyscale with a serif font for
 papers. Pass your own ``Theme`` (or ``get_theme("default").replace(...)``) to change it.
+Both name a font shipped with drawnet (Arimo, Tinos: see :mod:`drawnet.fonts`), so
+every output shows the text in the font its boxes were sized for.
 
 Example:
-    >>> get_theme("print").fontname
-    'Times-Roman'
+    >>> get_theme("default").fontname, get_theme("print").fontname
+    ('Arimo', 'Tinos')
     >>> family_of("BatchNorm2d")
     'norm'
 """
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drawnet.errors import OptionError, OptionTypeError, choices, safe_repr
+from drawnet.fonts import SANS, SERIF
 
 FAMILIES = ("conv", "linear", "norm", "activation", "pool", "attention", "embedding",
             "recurrent", "dropout", "block", "other")
@@ -50,7 +53,7 @@ class Theme:
     """Everything about the look of a diagram that is not layout."""
 
     name: str
-    fontname: str = "Helvetica"
+    fontname: str = SANS
     fontsize: float = 9.0
     small_fontsize: float = 8.0
     background: str = "white"
@@ -153,7 +156,7 @@ DEFAULT = Theme(
 )
 
 PRINT = Theme(
-    name="print", fontname="Times-Roman", edge_color="#000000", text_color="#000000",
+    name="print", fontname=SERIF, edge_color="#000000", text_color="#000000",
     muted_color="#444444", border_color="#000000", cluster_color="#777777",
     cluster_fill="#ffffff", io_fill="#ffffff", function_fill="#ffffff", heat_color="#7a7a7a",
     fills=(

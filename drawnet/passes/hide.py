@@ -28,7 +28,8 @@ Example:
     >>> g = ir.Graph(nodes=(
     ...     ir.Node(id="input.x", kind="input", op="input", outputs=(t,)),
     ...     ir.Node(id="fc", kind="module", op="Linear", class_name="Linear", outputs=(t,)),
-    ...     ir.Node(id="drop", kind="module", op="Dropout", class_name="Dropout", outputs=(t,)),
+    ...     ir.Node(id="drop", kind="module", op="Dropout", class_name="Dropout",
+    ...             module_path="drop", outputs=(t,)),
     ...     ir.Node(id="output", kind="output", op="output", inputs=(t,))),
     ...     edges=(ir.Edge("input.x", "fc", t), ir.Edge("fc", "drop", t),
     ...            ir.Edge("drop", "output", t)))
@@ -42,10 +43,10 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Set
 
 from drawnet import ir
-from drawnet.errors import OptionError
+from drawnet.errors import OptionError, OptionTypeError, safe_repr
 from drawnet.passes.layers import RESHAPE_OPS, bypass
 
 HIDE_KINDS = ("cache", "dropout", "identity", "plumbing", "reshapes")
@@ -78,14 +79,13 @@ def check_hide(hide: Iterable[str] | None) -> frozenset[str]:
         return DEFAULT_HIDE
     if isinstance(hide, str):
         hide = (hide,)
-    try:
-        kinds = list(hide)
-    except TypeError:
-        raise OptionError(f"hide must be a set of names, got {type(hide).__name__}") from None
+    if not isinstance(hide, Set | Sequence) or isinstance(hide, bytes | bytearray):
+        raise OptionTypeError(f"hide must be a set of names, got {type(hide).__name__}")
+    kinds = list(hide)
     for k in kinds:
-        if k not in HIDE_KINDS:
+        if not isinstance(k, str) or k not in HIDE_KINDS:
             valid = ", ".join(repr(v) for v in HIDE_KINDS)
-            raise OptionError(f"unknown hide kind: {k!r} (must be among {valid})")
+            raise OptionError(f"unknown hide kind: {safe_repr(k)} (must be among {valid})")
     return frozenset(kinds)
 
 
@@ -93,7 +93,8 @@ def noise_kind(node: ir.Node) -> str | None:
     """The kind of noise ``node`` is (one of :data:`HIDE_KINDS`), or None.
 
     Example:
-        >>> noise_kind(ir.Node(id="d", kind="module", op="Dropout", class_name="Dropout"))
+        >>> noise_kind(ir.Node(id="d", kind="module", op="Dropout", class_name="Dropout",
+        ...                    module_path="d"))
         'dropout'
         >>> noise_kind(ir.Node(id="c", kind="module", op="Conv2d", class_name="Conv2d")) is None
         True
@@ -108,7 +109,7 @@ def noise_kind(node: ir.Node) -> str | None:
         if node.op == "identity":
             return "identity"
         return None
-    if node.kind == "module":
+    if node.kind == "module" and node.module_path:  # never the model itself
         if _DROPOUT_CLASS.search(node.class_name):
             return "dropout"
         if node.class_name == "Identity" or (
