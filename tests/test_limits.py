@@ -38,6 +38,25 @@ def test_thousands_of_identical_layers_become_one_box() -> None:
         layer_graph(graph, depth="auto", collapse_repeats=False)
 
 
+class _QKV(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.q(x) * self.k(x) + self.v(x)
+
+
+@pytest.mark.parametrize(("net", "repeats"), [
+    (nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), [1, 1]),  # two boxes say more than ×2
+    (nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)), [3]),
+    (_QKV(), [1, 1, 1]),  # side by side, not a chain: never ×N
+], ids=["pair", "three", "parallel"])
+def test_which_runs_of_single_layers_collapse(net: nn.Module, repeats: list[int]) -> None:
+    out = layer_graph(drawnet.trace_model(net, [1, 4]), depth=None, collapse_repeats=True)
+    assert [n.repeat for n in out.nodes if n.kind == "module"] == repeats
+
+
 def test_a_long_chain_that_cannot_collapse_is_refused_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -82,8 +82,8 @@ def signature(
 def collapse_repeats(graph: ir.Graph) -> ir.Graph:
     """Collapse every run of two or more identical consecutive sibling blocks.
 
-    Leaf layers count as blocks too, so a flat ``Sequential`` of 20,000 identical
-    ``Linear`` layers becomes one box marked ×20000.
+    Runs of three or more identical single layers collapse too, so a flat ``Sequential``
+    of 20,000 identical ``Linear`` layers becomes one box marked ×20000.
     """
     failed: set[str] = set()
     changed = True
@@ -104,6 +104,7 @@ def collapse_repeats(graph: ir.Graph) -> ir.Graph:
 
 def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
     members_of = _members(graph)
+    leaf_boxes = {n.id for n in graph.nodes if n.kind == "module"}
     successors: dict[str, list[str]] = {}
     for e in graph.edges:
         successors.setdefault(e.src, []).append(e.dst)
@@ -134,13 +135,19 @@ def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
                 if sig == current_sig:
                     current.append((call, members))
                     continue
-            if len(current) >= 2:
+            if len(current) >= _shortest(current, leaf_boxes):
                 runs.append(current)
             current, current_key, current_sig = [(call, members)], key, sig
-        if len(current) >= 2:
+        if len(current) >= _shortest(current, leaf_boxes):
             runs.append(current)
     runs.sort(key=lambda r: (r[0][0].path.count("."), r[0][1][0]))
     return runs
+
+
+def _shortest(run: list[tuple[ir.Call, list[int]]], leaf_boxes: set[str]) -> int:
+    """The shortest run worth collapsing: 2 blocks, but 3 single layers (two boxes in a
+    row take no more room than one marked ×2, and say more)."""
+    return 3 if run and run[0][0].id in leaf_boxes else 2
 
 
 def _feeds(graph: ir.Graph, before: list[int], after: list[int],
