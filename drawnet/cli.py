@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from drawnet.errors import DrawnetError, InputError, OptionError
-from drawnet.loaders import SAVED_SUFFIXES, load_saved, quiet_torch
+from drawnet.quiet import quiet_torch
 
 USAGE_ERROR = 2
+SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ptl", ".bin", ".ckpt", ".tar")
+"""Suffixes of saved models and weights SPEC may name on its own (no ``:factory``)."""
 
 
 class SpecError(DrawnetError, ValueError):
@@ -115,11 +117,15 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
         raise SpecError("SPEC is empty: use package.module:factory, file.py:factory, "
                         "or a saved .pt2 / TorchScript file")
     if Path(spec).suffix.lower() != ".py" and Path(spec).is_file():  # even "C:" paths
+        from drawnet.loaders import load_saved
+
         return load_saved(Path(spec), trust_pickle=trust_pickle)
     path_part, _, attr = spec.rpartition(":") if ":" in spec else (spec, "", "")
     if path_part.endswith(".py") or (not attr and spec.endswith(".py")):
         return _load_from_file(Path(path_part or spec), attr, spec)
     if not attr and (Path(spec).suffix.lower() in SAVED_SUFFIXES or Path(spec).is_file()):
+        from drawnet.loaders import load_saved
+
         return load_saved(Path(spec), trust_pickle=trust_pickle)
     if not attr:
         if ":" in spec:

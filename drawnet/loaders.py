@@ -72,20 +72,18 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import logging
 import os
 import re
-import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from drawnet.errors import DrawnetError, OptionError, UnsafeFileError
+from drawnet.quiet import quiet_torch
 
 __all__ = ["LoadError", "is_program", "load_program", "load_saved", "program_inputs"]
 
@@ -726,35 +724,6 @@ def _materialize(program: Any, payloads: list[_Payloads]) -> None:
                 table[fqn] = view
 
 
-@contextlib.contextmanager
-def quiet_torch(enabled: bool = True) -> Iterator[None]:
-    """Keep torch's warnings and log messages off the screen while the block runs.
-
-    Python warnings are ignored and the ``torch`` loggers raised above ``CRITICAL``;
-    both are restored afterwards. ``enabled=False`` (``--debug``) changes nothing.
-
-    Example:
-        >>> import warnings
-        >>> with quiet_torch():
-        ...     warnings.warn("hidden")
-    """
-    if not enabled:
-        yield
-        return
-    loggers = [logging.getLogger("torch"), logging.getLogger("torch.export"),
-               logging.getLogger("torch._export")]
-    levels = [lg.level for lg in loggers]
-    try:
-        for lg in loggers:
-            lg.setLevel(logging.CRITICAL + 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def load_program(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> Any:
     """Load a ``torch.export`` program (``.pt2``) for drawing, running no code from it.
 
@@ -895,8 +864,6 @@ def _name_arguments(module: Any, program: Any) -> None:
 # -- saved files of any kind -----------------------------------------------------------------
 
 _ZIP_MAGIC = b"PK\x03\x04"
-SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ptl", ".bin", ".ckpt", ".tar")
-"""Suffixes of saved models and weights a SPEC may name on its own (no ``:factory``)."""
 
 
 def _check_file(file: Path) -> None:
