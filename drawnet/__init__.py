@@ -36,6 +36,8 @@ _EXPORTS = {
     "RenderError": "drawnet.errors",
     "TraceError": "drawnet.errors",
     "UnsafeFileError": "drawnet.errors",
+    "LoadError": "drawnet.loaders",
+    "load_program": "drawnet.loaders",
     "Diagram": "drawnet.notebook",
     "Summary": "drawnet.summary",
 }
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
         TraceError,
         UnsafeFileError,
     )
+    from drawnet.loaders import LoadError, load_program
     from drawnet.notebook import Diagram
     from drawnet.summary import Summary
 
@@ -97,6 +100,7 @@ __all__ = [
     "Diagram",
     "DrawnetError",
     "InputError",
+    "LoadError",
     "ModelTypeError",
     "OptionError",
     "OutputError",
@@ -108,6 +112,7 @@ __all__ = [
     "__version__",
     "draw_model",
     "explore",
+    "load_program",
     "model_stats",
     "summary",
     "trace_model",

@@ -56,20 +56,24 @@ def _figures() -> dict[str, bytes]:
     return svgs
 
 
-def _size(svg: bytes) -> str:
+def _points(svg: bytes) -> tuple[float, float]:
+    """The width and height an SVG declares, in points."""
     w = re.search(rb'width="([\d.]+)pt"', svg)
     h = re.search(rb'height="([\d.]+)pt"', svg)
-    assert w and h
-    return f"{float(w.group(1)):.0f} × {float(h.group(1)):.0f} pt"
+    if w is None or h is None:
+        raise ValueError("the SVG declares no size in points")
+    return float(w.group(1)), float(h.group(1))
+
+
+def _size(svg: bytes) -> str:
+    w, h = _points(svg)
+    return f"{w:.0f} × {h:.0f} pt"
 
 
 def _img(svg: bytes) -> str:
-    w = re.search(rb'width="([\d.]+)pt"', svg)
-    h = re.search(rb'height="([\d.]+)pt"', svg)
-    assert w and h
+    w, h = _points(svg)
     data = base64.b64encode(svg).decode()
-    return (f'<img src="data:image/svg+xml;base64,{data}" '
-            f'style="width:{float(w.group(1))}pt;height:{float(h.group(1))}pt">')
+    return f'<img src="data:image/svg+xml;base64,{data}" style="width:{w}pt;height:{h}pt">'
 
 
 def _page(body: str, css: str) -> str:
@@ -101,10 +105,13 @@ def main() -> None:
     faces = font_face_css("Tinos", chars, chars)
     css_family = faces.family
     pages = {
-        "page_transformer": f"""<figure>{_img(svgs['vit_b_16_page'])}<figcaption><b>Figure 1.</b> ViT-B/16, drawn by
-drawnet with <code>fit="page"</code> in the print theme, at true size: a figure page, the figure filling the text block.</figcaption></figure>""",
-        "page_cnn": f"""<figure>{_img(svgs['resnet50_page'])}<figcaption><b>Figure 2.</b> ResNet-50, drawn by
-drawnet with <code>fit="page"</code> in the print theme, at true size.</figcaption></figure>""",
+        "page_transformer": f"""<figure>{_img(svgs['vit_b_16_page'])}<figcaption>
+<b>Figure 1.</b> ViT-B/16, drawn by drawnet with <code>fit="page"</code> in the print
+theme, at true size: a figure page, the figure filling the text block.</figcaption>
+</figure>""",
+        "page_cnn": f"""<figure>{_img(svgs['resnet50_page'])}<figcaption>
+<b>Figure 2.</b> ResNet-50, drawn by drawnet with <code>fit="page"</code> in the print
+theme, at true size.</figcaption></figure>""",
         "page_columns": f"""<div class="cols">
 <figure>{_img(svgs['vit_b_16_column'])}<figcaption><b>Figure 3.</b> ViT-B/16 with
 <code>fit="column"</code>, at true size.</figcaption></figure>

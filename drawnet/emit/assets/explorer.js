@@ -1202,7 +1202,7 @@
           const a = {
             color: th.cluster_color, fontcolor: th.muted_color, fontsize: num(th.small_fontsize),
             id: "f:" + child + "#" + n, label: "<" + escapeHtml(this.frameText(child, n > 0, tree.frameBase.get(child))) + ">",
-            labeljust: "l", margin: "6", penwidth: bold ? "1.4" : "0.7", style: bold ? "rounded,bold" : "rounded",
+            labeljust: this.orientation === "LR" ? "r" : "l", margin: "6", penwidth: bold ? "1.4" : "0.7", style: bold ? "rounded,bold" : "rounded",
             tooltip: (this.model.calls.get(child).path + "\nclick the title to close").replace(/&/g, "&amp;"),
           };
           lines.push(`${indent}subgraph cluster_${counter++} {`);
