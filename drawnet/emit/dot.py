@@ -397,10 +397,10 @@ def _heading(title: str | None, legend: str | None, th: Theme) -> str:
 
 
 def _tail(path: str) -> str:
-    """A module path short enough for a small "from ..." node: whole up to 24 characters,
+    """A module path short enough for a small "from ..." node: whole up to 28 characters,
     else its end (``model.layers.0.self_attn.o_proj`` -> ``o_proj``); an index keeps its
     parent (``layers.0``)."""
-    if len(path) <= 24:
+    if len(path) <= 28:
         return path
     parts = path.split(".")
     tail = parts.pop() if parts else path
