@@ -33,6 +33,7 @@ import importlib
 import importlib.util
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -469,7 +470,43 @@ def render(
             data = _render_auto(dot_source, fmt, timeout, dpi)
     except (_Unsupported, _Timeout) as exc:  # show callers the public class only
         raise RenderError(str(exc)) from None
+    if fmt == "svg":
+        data = titles_not_links(data)
     return _embed_fonts(data) if fmt == "svg" and embed_fonts else data
+
+
+_ANCHOR = re.compile(rb'<a xlink:title="([^"]*)">')
+
+
+def titles_not_links(svg: bytes) -> bytes:
+    r"""Graphviz wraps a box with a tooltip in ``<a xlink:title="...">`` (a link without a
+    target); give the text to a ``<title>`` instead, which every viewer shows on hover, so
+    the SVG holds no ``<a>`` element at all. Links with a target are left as they are.
+
+    Example:
+        >>> svg = b'<g id="a_n"><a xlink:title="conv1&#10;Conv2d">\n<path/>\n</a>\n</g>'
+        >>> titles_not_links(svg)
+        b'<g id="a_n"><title>conv1&#10;Conv2d</title>\n<path/>\n\n</g>'
+    """
+    if b"<a xlink:title=" not in svg:
+        return svg
+    out: list[bytes] = []
+    depth: list[bool] = []  # for each open <a>: was it turned into a <title>?
+    pos = 0
+    for tag in re.finditer(rb"<a\b[^>]*>|</a>", svg):
+        out.append(svg[pos:tag.start()])
+        pos = tag.end()
+        text = tag.group()
+        if text == b"</a>":
+            if depth and depth.pop():
+                continue
+            out.append(text)
+            continue
+        title = _ANCHOR.fullmatch(text)
+        depth.append(title is not None)
+        out.append(b"<title>" + title.group(1) + b"</title>" if title else text)
+    out.append(svg[pos:])
+    return b"".join(out)
 
 
 def _embed_fonts(svg: bytes) -> bytes:

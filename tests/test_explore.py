@@ -209,8 +209,11 @@ def test_svg_tooltips_carry_path_class_shapes_and_cost(name: str) -> None:
                    inputs=(t,), outputs=(t,), params=36864, macs=115605504)
     svg = render.render(to_dot(ir.Graph(nodes=(node,))), "svg")
     root = ET.fromstring(svg)  # well-formed whatever the name
-    titles = [el.get("{http://www.w3.org/1999/xlink}title") for el in root.iter()
-              if el.get("{http://www.w3.org/1999/xlink}title")]
+    svg_ns = "{http://www.w3.org/2000/svg}"
+    # the hover text is the <title> of the box's inner group (no <a> link in the SVG)
+    titles = [t.text for g in root.iter(f"{svg_ns}g") if (g.get("id") or "").startswith("a_")
+              for t in g.findall(f"{svg_ns}title")]
     assert titles == [tooltip_text(node)]  # Graphviz passes the text through unchanged
+    assert not list(root.iter(f"{svg_ns}a"))
     assert titles[0].endswith("\nConv2d\nin: 1×64×56×56 float32\nout: 1×64×56×56 float32\n"
                               "params: 36,864 · MACs: 116M")

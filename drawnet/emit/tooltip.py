@@ -97,16 +97,18 @@ def tooltip_text(node: ir.Node, call: ir.Call | None = None) -> str:
 
 
 def dot_tooltip(node: ir.Node, call: ir.Call | None = None) -> str:
-    """:func:`tooltip_text` as a DOT ``tooltip`` value: ``&`` written as ``&amp;``.
+    """:func:`tooltip_text` as a DOT ``tooltip`` value: ``&``, ``<`` and ``>`` written as
+    entities.
 
-    Graphviz copies an entity such as ``&amp;`` into the SVG as it is, so a bare ``&`` is
-    escaped here and a name that spells an entity still shows as typed.
+    Graphviz copies an entity such as ``&amp;`` into the SVG as it is, so the text shows
+    as typed, and no markup a model's names spell ever appears in the DOT text or the SVG.
 
     Example:
         >>> from drawnet import ir
-        >>> print(dot_tooltip(ir.Node(id="a&b", kind="module", op="X", module_path="a&b")))
-        a&amp;b
+        >>> print(dot_tooltip(ir.Node(id="a&b", kind="module", op="X", module_path="<a&b>")))
+        &lt;a&amp;b&gt;
         X
         params: 0 · MACs: 0
     """
-    return tooltip_text(node, call).replace("&", "&amp;")
+    text = tooltip_text(node, call)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
