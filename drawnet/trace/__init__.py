@@ -97,8 +97,10 @@ def auto_order(model: Any) -> tuple[str, ...]:
 def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") -> ir.Graph:
     """Trace ``model`` on ``inputs`` (a :class:`~drawnet.trace.inputs.ModelInputs`).
 
-    The model comes back as it was: training flags, ``requires_grad``, hooks, weights
-    and device, whether the trace works or raises.
+    The model comes back as it was, whether the trace works, raises or is interrupted:
+    every tracer runs on a stand-in copy (:func:`drawnet.trace.guard.stand_in`), so the
+    user's modules, weights, hooks and attributes are only read; global torch settings a
+    forward changes are put back.
 
     Example:
         >>> import torch
@@ -107,8 +109,6 @@ def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") 
         >>> trace(net, parse_inputs(net, [1, 4])).get_meta("tracer")
         'meta'
     """
-    from drawnet.trace.common import guarded
-
     if tracer not in TRACERS:
         raise choices(tracer, TRACERS, "tracer")
     if mode not in MODES:
@@ -118,8 +118,7 @@ def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") 
     errors: list[TraceError] = []
     for name in order:
         try:
-            with guarded(model, mode=mode):
-                graph = _run(name, model, inputs)
+            graph = _run_on_stand_in(name, model, inputs, mode)
         except TraceError as e:
             errors.append(e)
             if tracer == "auto" and _own_fault(errors):
@@ -206,6 +205,25 @@ def _fallback_meta(name: str, errors: list[TraceError]) -> tuple[tuple[str, str]
             f"({failed[0].tracer}: {failed[0].cause})"
         )))
     return tuple(facts)
+
+
+def _run_on_stand_in(name: str, model: Any, inputs: Any, mode: str) -> ir.Graph:
+    """Run tracer ``name`` on a stand-in copy of ``model`` (see :mod:`drawnet.trace.guard`),
+    in ``mode``, with torch's global settings put back afterwards."""
+    from drawnet.trace.common import TracerFailure
+    from drawnet.trace.guard import prepared, settle_lazy, torch_state_kept
+
+    with torch_state_kept():
+        try:
+            copy, lazy = prepared(model, name, inputs, mode)
+        except TraceError:
+            raise
+        except Exception as e:
+            raise TracerFailure(
+                f"{name} trace could not copy the model to trace it: "
+                f"{type(e).__name__}: {e}", tracer=name) from e
+        graph = _run(name, copy, inputs)
+        return settle_lazy(graph, copy) if lazy else graph
 
 
 def _run(name: str, model: Any, inputs: Any) -> ir.Graph:

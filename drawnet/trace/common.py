@@ -1,10 +1,8 @@
-"""Pieces every tracer shares: the module table, output naming, failures and the guard."""
+"""Pieces every tracer shares: the module table, output naming and failures."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 from drawnet import ir
@@ -280,15 +278,37 @@ def place_text(path: str, class_name: str, shapes: tuple[ir.TensorMeta, ...],
     return f"in {path} · {class_name} ({inside})" if class_name else f"in {path} ({inside})"
 
 
+def is_uninitialized(t: Any) -> bool:
+    """Whether ``t`` is a lazy module's parameter or buffer that has no size yet.
+
+    Example:
+        >>> import torch
+        >>> is_uninitialized(torch.nn.LazyLinear(3).weight), is_uninitialized(torch.zeros(1))
+        (True, False)
+    """
+    import torch
+
+    mixin: Any = getattr(torch.nn.parameter, "UninitializedTensorMixin", ())
+    return isinstance(t, mixin)
+
+
 def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
-    """Every module in registration order, with its own params counted once (tied once)."""
+    """Every module in registration order, with its own params counted once (tied once).
+
+    A parameter already counted at an earlier module (a tied weight) is in that module's
+    ``params`` and in this one's ``tied_params``; a lazy module's uninitialised
+    parameters count nothing until the module has run.
+    """
     seen_tensors: set[int] = set()
     rows: list[ir.ModuleInfo] = []
     for path, mod in model.named_modules():
-        params = trainable = pbytes = 0
+        params = trainable = pbytes = tied = 0
         for p in mod.parameters(recurse=False):
+            if is_uninitialized(p):
+                continue  # a lazy module before its first call: no size yet
             key = _storage_key(p)
             if key in seen_tensors:
+                tied += p.numel()
                 continue
             seen_tensors.add(key)
             params += p.numel()
@@ -297,6 +317,8 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
                 trainable += p.numel()
         buffers = bbytes = 0
         for b in mod.buffers(recurse=False):
+            if is_uninitialized(b):
+                continue
             key = _storage_key(b)
             if key in seen_tensors:
                 continue
@@ -305,7 +327,7 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
             bbytes += b.numel() * b.element_size()
         rows.append(ir.ModuleInfo(
             path=path, class_name=type(mod).__name__, params=params, trainable_params=trainable,
-            buffers=buffers, param_bytes=pbytes, buffer_bytes=bbytes,
+            buffers=buffers, param_bytes=pbytes, buffer_bytes=bbytes, tied_params=tied,
             is_leaf=next(iter(mod.children()), None) is None, attrs=module_attrs(mod),
         ))
     return tuple(rows)
@@ -315,67 +337,3 @@ def _storage_key(t: Any) -> int:
     # Parameters shared between modules are the same Python object; ``id`` is only used as
     # a lookup key during this call and never reaches the output.
     return id(t)
-
-
-@dataclasses.dataclass
-class ModelState:
-    """What drawnet must give back: training flags, requires_grad, hooks and grad mode."""
-
-    training: list[tuple[Any, bool]]
-    requires_grad: list[tuple[Any, bool]]
-    hook_counts: list[tuple[Any, tuple[int, ...]]]
-    grad_enabled: bool
-
-
-_HOOK_DICTS = (
-    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_forward_hooks_with_kwargs",
-    "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
-)
-
-
-def _hook_sizes(mod: Any) -> tuple[int, ...]:
-    return tuple(len(getattr(mod, name, {}) or {}) for name in _HOOK_DICTS)
-
-
-def capture_state(model: Any) -> ModelState:
-    """Record the parts of the model and of torch that a trace could disturb."""
-    import torch
-
-    mods = list(model.modules())
-    return ModelState(
-        training=[(m, m.training) for m in mods],
-        requires_grad=[(p, p.requires_grad) for p in model.parameters()],
-        hook_counts=[(m, _hook_sizes(m)) for m in mods],
-        grad_enabled=torch.is_grad_enabled(),
-    )
-
-
-def restore_state(state: ModelState) -> None:
-    """Put back what :func:`capture_state` recorded."""
-    import torch
-
-    for m, flag in state.training:
-        if m.training != flag:
-            m.training = flag
-    for p, flag in state.requires_grad:
-        if p.requires_grad != flag:
-            p.requires_grad_(flag)
-    torch.set_grad_enabled(state.grad_enabled)
-
-
-@contextlib.contextmanager
-def guarded(model: Any, *, mode: str) -> Iterator[None]:
-    """Run a trace with the model in ``mode`` ('eval', 'train' or 'same'), then restore it.
-
-    The training flag of every submodule, ``requires_grad`` and grad mode come back as they
-    were, whether the trace succeeds or raises.
-    """
-    state = capture_state(model)
-    try:
-        if mode in ("eval", "train"):
-            # torch.export's module refuses train(): it stays in its exported mode
-            with contextlib.suppress(NotImplementedError):
-                model.train(mode == "train")
-        yield
-    finally:
-        restore_state(state)

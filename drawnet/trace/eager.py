@@ -2,16 +2,16 @@
 
 Two tracers share this recorder:
 
-- ``meta``: parameters, buffers and inputs are replaced by ``meta`` stand-ins through
-  ``torch.func.functional_call``, so nothing is computed or allocated and the user's
-  model is not touched (it is not moved; its tensors are only swapped for the call and
-  put back by torch). Fails on data-dependent control flow (``if x.sum() > 0``).
-- ``eager``: a real forward pass on the model's device with the real parameters and
-  cloned buffers (so batch-norm statistics are not updated); follows any control flow.
+- ``meta``: the model runs on a stand-in copy whose parameters and buffers are ``meta``
+  tensors, on ``meta`` inputs, so nothing is computed or allocated and the user's model
+  is not touched (see :mod:`drawnet.trace.guard`). Fails on data-dependent control flow
+  (``if x.sum() > 0``).
+- ``eager``: a real forward pass on the model's device, on a stand-in copy with cloned
+  weights and buffers (so batch-norm statistics and ``.data`` writes stay in the copy);
+  follows any control flow.
 
-Public torch APIs only: ``torch.overrides.TorchFunctionMode``,
-``nn.Module.register_forward_pre_hook``/``register_forward_hook`` (removed in ``finally``)
-and ``torch.func.functional_call``.
+Public torch APIs only: ``torch.overrides.TorchFunctionMode`` and
+``nn.Module.register_forward_pre_hook``/``register_forward_hook`` (on the copy).
 """
 
 from __future__ import annotations
@@ -335,8 +335,10 @@ def _make_mode(recorder: _Recorder) -> Any:
 def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
     """Run ``model`` once under the recorder and return the op-level graph.
 
-    ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). The caller puts
-    the model in the wanted train/eval mode and restores it (see ``common.guarded``).
+    ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). ``model`` runs as
+    it is given, in its train/eval mode: :func:`drawnet.trace.trace` passes a stand-in
+    copy (:func:`drawnet.trace.guard.stand_in`); for ``"meta"``, a model whose weights
+    are not on ``meta`` is copied onto it here.
 
     Example:
         >>> import torch
@@ -347,8 +349,11 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         (['input.input', '0:linear', '1:relu', 'output'], 'meta')
     """
     import torch
-    from torch.func import functional_call
 
+    if tracer == "meta" and not on_meta(model):
+        from drawnet.trace.guard import stand_in
+
+        model = stand_in(model, "meta")
     modules = module_table(model)
     rec = _Recorder(model)
     handles = []
@@ -356,20 +361,12 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         for mod in model.modules():
             handles.append(mod.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
             handles.append(mod.register_forward_hook(rec.post_hook, with_kwargs=True))
-        if tracer == "meta":
-            device: Any = "meta"
-            stand_ins = {
-                name: torch.empty_like(t, device="meta")
-                for name, t in [*model.named_parameters(), *model.named_buffers()]
-            }
-        else:
-            device = _model_device(model)
-            if str(device) == "meta":
-                raise TracerFailure(
-                    "eager trace needs real weights but the model is on the meta device; "
-                    "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
-                )
-            stand_ins = {name: b.clone() for name, b in model.named_buffers()}
+        device = "meta" if tracer == "meta" else _model_device(model)
+        if tracer != "meta" and str(device) == "meta":
+            raise TracerFailure(
+                "eager trace needs real weights but the model is on the meta device; "
+                "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
+            )
         args, kwargs = materialize(inputs, device, fill=tracer != "meta")
         for spec, t in zip(inputs.args, args, strict=False):
             rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
@@ -382,7 +379,7 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
             rec.set_producer(t, f"input.{spec.name}")
         try:
             with torch.no_grad(), _rng_kept(device), _make_mode(rec):
-                output = functional_call(model, stand_ins, args, kwargs, strict=False)
+                output = model(*args, **kwargs)
         except TraceError:
             raise
         except Exception as e:

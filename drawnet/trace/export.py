@@ -577,7 +577,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
     Nothing is computed and no weight or activation is allocated; the input tensors are
     made uninitialised on the model's device (``meta`` for a model on the meta device).
-    The caller sets and restores the train/eval mode (``common.guarded``). Raises a
+    The caller passes a stand-in copy in the wanted train/eval mode. Raises a
     :class:`~drawnet.errors.TraceError` naming the module that was running when export
     failed, with the cause chained.
 

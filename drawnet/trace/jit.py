@@ -686,8 +686,8 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
 
     The model runs for real once (inputs made with :func:`materialize` on the model's
     device, filled with seeded values), under ``torch.no_grad()``. Its weights, buffers,
-    hooks and the global RNG are as before afterwards; the caller sets and restores the
-    train/eval mode (``common.guarded``). Raises :class:`~drawnet.errors.TraceError` when
+    hooks and the global RNG are as before afterwards; the caller passes a stand-in copy
+    in the wanted train/eval mode. Raises :class:`~drawnet.errors.TraceError` when
     torch cannot trace the model, with the module that was running and the cause chained.
     """
     import torch
