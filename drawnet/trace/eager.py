@@ -23,6 +23,7 @@ from typing import Any
 
 from drawnet import ir, stats
 from drawnet.errors import TraceError
+from drawnet.trace.checks import MetaKernels
 from drawnet.trace.common import (
     DATA_DEPENDENT,
     TracerFailure,
@@ -180,117 +181,11 @@ class _Recorder:
         return path or call_id, self.classes.get(path, ""), self.call_inputs.get(call_id, ())
 
 
-# Ops whose output has the shape and dtype of their first input. On meta tensors their
-# meta kernels are Python decompositions costing 0.1-2 ms a call (batch_norm ~1 ms,
-# layer_norm ~2 ms); the meta tracer answers them with torch.empty (~4 us) instead.
-_SAME_SHAPE = frozenset({
-    "batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "relu", "relu_",
-    "relu6", "gelu", "silu", "mish", "elu", "selu", "celu", "leaky_relu", "hardswish",
-    "hardsigmoid", "hardtanh", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "contiguous", "clone",
-})
-_CAT = frozenset({"cat", "concat", "concatenate"})
-# Ops whose meta kernels are slow Python decompositions (linear with bias ~0.6 ms, addmm
-# ~0.5 ms, scaled_dot_product_attention ~3 ms, add ~0.3 ms) and whose output shape is
-# plain arithmetic.
-_BINARY = frozenset({"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__",
-                     "__truediv__", "__radd__", "__rmul__"})
-_SHAPE_RULES = frozenset({"linear", "addmm", "scaled_dot_product_attention"}) | _BINARY
-
-
-def _meta_shortcut(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any:
-    """The result of a shape-preserving op or a concatenation of meta tensors, computed
-    from shapes alone; None when the op must run (not meta, unusual arguments)."""
-    if name in _SAME_SHAPE:
-        x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or x.device.type != "meta":
-            return None
-        if name.endswith("_") or kwargs.get("inplace"):
-            return x
-        return torch.empty(x.shape, dtype=x.dtype, device="meta")
-    if name in _SHAPE_RULES:
-        return _shape_rule(torch, name, args, kwargs)
-    tensors = args[0] if args else kwargs.get("tensors")
-    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-    if not isinstance(tensors, list | tuple) or not isinstance(dim, int) or "out" in kwargs:
-        return None
-    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in tensors):
-        return None
-    ts = [t for t in tensors if tuple(t.shape) != (0,)]  # cat skips legacy empty 1-D tensors
-    if not ts:
-        return None
-    shape = list(ts[0].shape)
-    if not shape:
-        return None
-    d = dim % len(shape)
-    for t in ts:
-        if len(t.shape) != len(shape) or any(
-            a != b for i, (a, b) in enumerate(zip(t.shape, shape, strict=True)) if i != d
-        ):
-            return None  # let the real kernel raise its own error
-    shape[d] = sum(int(t.shape[d]) for t in ts)
-    dtype = ts[0].dtype
-    for t in ts[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return torch.empty(shape, dtype=dtype, device="meta")
-
-
-def _shape_rule(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any:
-    ts = [a for a in args if isinstance(a, torch.Tensor)]
-    if not ts or any(t.device.type != "meta" for t in ts) or "out" in kwargs:
-        return None
-    if name in _BINARY:
-        if len(args) != 2 or set(kwargs) - {"alpha"}:
-            return None
-        a, b = args
-        try:
-            shape = torch.broadcast_shapes(
-                a.shape if isinstance(a, torch.Tensor) else (),
-                b.shape if isinstance(b, torch.Tensor) else ())
-            dtype = torch.result_type(a, b)
-        except (RuntimeError, TypeError):
-            return None
-        if name in ("div", "__truediv__") and not (dtype.is_floating_point or dtype.is_complex):
-            dtype = torch.get_default_dtype()
-        return torch.empty(shape, dtype=dtype, device="meta")
-    if name == "linear":
-        x, w = args[0], args[1] if len(args) > 1 else kwargs.get("weight")
-        bias = args[2] if len(args) > 2 else kwargs.get("bias")
-        if not isinstance(w, torch.Tensor) or w.dim() != 2 or x.dim() < 1 \
-                or x.shape[-1] != w.shape[1] or x.dtype != w.dtype:
-            return None
-        if bias is not None and (not isinstance(bias, torch.Tensor) or bias.dtype != x.dtype
-                                 or tuple(bias.shape) not in ((), (1,), (w.shape[0],))):
-            return None
-        return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
-    if name == "addmm":
-        if len(args) != 3 or set(kwargs) - {"beta", "alpha"}:
-            return None
-        bias, m1, m2 = args
-        if m1.dim() != 2 or m2.dim() != 2 or m1.shape[1] != m2.shape[0] \
-                or not (bias.dtype == m1.dtype == m2.dtype):
-            return None
-        try:
-            if torch.broadcast_shapes(bias.shape, (m1.shape[0], m2.shape[1])) != (
-                    m1.shape[0], m2.shape[1]):
-                return None
-        except RuntimeError:
-            return None
-        return torch.empty((m1.shape[0], m2.shape[1]), dtype=m1.dtype, device="meta")
-    # scaled_dot_product_attention(q, k, v, ...): q's shape with v's last dimension
-    if len(args) < 3 or not all(isinstance(a, torch.Tensor) for a in args[:3]):
-        return None
-    q, k, v = args[:3]
-    if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim() or q.shape[-1] != k.shape[-1] \
-            or k.shape[-2] != v.shape[-2] or not (q.dtype == k.dtype == v.dtype):
-        return None
-    return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
-
-
 def _make_mode(recorder: _Recorder) -> Any:
     from torch.overrides import TorchFunctionMode
 
     torch = recorder._torch
+    kernels = MetaKernels()  # torch's meta kernels, once per signature (trace/checks.py)
 
     class _RecordMode(TorchFunctionMode):
         def __torch_function__(
@@ -298,11 +193,7 @@ def _make_mode(recorder: _Recorder) -> Any:
         ) -> Any:
             kwargs = kwargs or {}
             name = _op_name(func)
-            result = None
-            if name in _SAME_SHAPE or name in _CAT or name in _SHAPE_RULES:
-                result = _meta_shortcut(torch, name, args, kwargs)
-            if result is None:
-                result = func(*args, **kwargs)
+            result = kernels.call(func, name, args, kwargs)
             if name in _SKIP:
                 return result
             outs = [t for _, t in flatten_tensors(result)]

@@ -66,6 +66,8 @@ __all__ = ["has_lazy", "prepared", "settle_lazy", "stand_in", "torch_state_kept"
 # hold one to raise; its identity is what the caller catches).
 _ATOMIC = (type(None), bool, int, float, complex, str, bytes, type, range,
            types.FunctionType, types.BuiltinFunctionType, BaseException)
+_SCALARS = frozenset({type(None), bool, int, float, str})
+_MISSING = object()
 
 
 def stand_in(model: Any, tracer: str) -> Any:
@@ -212,61 +214,69 @@ _TENSOR_POLICIES: dict[str, Callable[[Any], Any]] = {
 class _Copier:
     """Copies the values in a module's ``__dict__``: containers, bound methods, hook
     handles and weak references are remade around the copies; other objects go through
-    ``copy.deepcopy`` with the same memo, or are shared when they cannot be copied."""
+    ``copy.deepcopy`` with the same memo, or are shared when they cannot be copied.
+
+    Every value comes from a module of the live model, so none is freed while copying
+    and ``id`` keys stay unique.
+    """
 
     def __init__(self, memo: dict[int, Any], keep: list[Any]) -> None:
         self.memo = memo
         self.keep = keep
 
     def copy(self, value: Any) -> Any:
-        if isinstance(value, _ATOMIC):
-            return value
-        found = self.memo.get(id(value), self)
-        if found is not self:
-            return found
-        self.keep.append(value)
         kind = type(value)
-        if kind is dict or kind is OrderedDict:
+        if kind in _SCALARS:
+            return value
+        memo = self.memo
+        found = memo.get(id(value), _MISSING)
+        if found is not _MISSING:
+            return found
+        if kind is OrderedDict or kind is dict:
             out: Any = kind()
-            self.memo[id(value)] = out
-            for k, v in value.items():
-                out[k] = self.copy(v)
+            memo[id(value)] = out
+            if value:
+                copy = self.copy
+                for k, v in value.items():
+                    out[k] = copy(v)
             return out
         if kind is list:
             items: list[Any] = []
-            self.memo[id(value)] = items
-            items.extend(self.copy(v) for v in value)
+            memo[id(value)] = items
+            items.extend([self.copy(v) for v in value])
             return items
         if kind is tuple:
-            copied = tuple(self.copy(v) for v in value)
-            self.memo[id(value)] = copied
+            copied = tuple([self.copy(v) for v in value])
+            memo[id(value)] = copied
             return copied
         if kind is set or kind is frozenset:
-            result = kind(self.copy(v) for v in value)
-            self.memo[id(value)] = result
+            result = kind([self.copy(v) for v in value])
+            memo[id(value)] = result
             return result
+        if isinstance(value, _ATOMIC):
+            return value
         if kind is types.MethodType:
             method = types.MethodType(value.__func__, self.copy(value.__self__))
-            self.memo[id(value)] = method
+            memo[id(value)] = method
             return method
         if kind is functools.partial:
             part = functools.partial(self.copy(value.func),
-                                     *(self.copy(a) for a in value.args),
+                                     *[self.copy(a) for a in value.args],
                                      **{k: self.copy(v) for k, v in value.keywords.items()})
-            self.memo[id(value)] = part
+            memo[id(value)] = part
             return part
         if kind is weakref.ref:
             target = value()
             ref = value if target is None else weakref.ref(self.copy(target))
-            self.memo[id(value)] = ref
+            memo[id(value)] = ref
             return ref
         if _is_handle(value):
             return self._handle(value)
         try:
-            result = copylib.deepcopy(value, self.memo)
+            result = copylib.deepcopy(value, memo)
         except Exception:
             result = value  # cannot be copied: shared, and never written by drawnet
-        self.memo[id(value)] = result
+        memo[id(value)] = result
         return result
 
     def _handle(self, handle: Any) -> Any:
