@@ -61,20 +61,109 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
     return ir.attrs(**out)
 
 
-def module_index(model: Any) -> tuple[dict[int, str], dict[str, str], dict[str, bool]]:
-    """For hooks: module object key -> path, path -> class name, path -> is a leaf.
+_ID_ESCAPES = {"%": "%25", ":": "%3A", "@": "%40", "#": "%23"}
 
-    A module registered at two paths keeps its first. ``id`` keys are only looked up
-    during one trace and never reach the output.
+
+def id_part(text: str) -> str:
+    """``text`` made safe inside a node id: the characters drawnet's ids are built with
+    (``:`` before an op, ``@`` before a call count, ``#`` before an op count, and ``%``)
+    are escaped, so a module named ``a:relu`` or ``blk@2`` cannot collide with an op or
+    a second call.
+
+    Example:
+        >>> id_part("layer1.0.conv1"), id_part("a:relu"), id_part("blk@2")
+        ('layer1.0.conv1', 'a%3Arelu', 'blk%402')
     """
-    paths: dict[int, str] = {}
+    if not any(c in text for c in _ID_ESCAPES):
+        return text
+    return "".join(_ID_ESCAPES.get(c, c) for c in text)
+
+
+def call_id(base: str, k: int) -> str:
+    """The id of the ``k``-th call (from 1) of the module at path (or root name) ``base``.
+
+    Example:
+        >>> call_id("layer1.0.relu", 1), call_id("layer1.0.relu", 3), call_id("blk@2", 2)
+        ('layer1.0.relu', 'layer1.0.relu@3', 'blk%402@2')
+    """
+    part = id_part(base)
+    return part if k == 1 else f"{part}@{k}"
+
+
+_MAX_ALIASES = 16  # paths kept per module object (a diamond of shared modules can blow up)
+_MAX_PATHS = 200_000
+
+
+def all_module_paths(model: Any) -> list[tuple[str, Any]]:
+    """``(path, module)`` for every path of every module, aliases included, in
+    registration order (``named_modules(remove_duplicate=False)``), without recursion;
+    a module that contains itself is not entered again, and one module object keeps at
+    most 16 paths.
+
+    Example:
+        >>> import torch
+        >>> relu = torch.nn.ReLU()
+        >>> net = torch.nn.Sequential(torch.nn.Sequential(relu), torch.nn.Sequential(relu))
+        >>> [p for p, _ in all_module_paths(net)]
+        ['', '0', '0.0', '1', '1.0']
+    """
+    import torch
+
+    out: list[tuple[str, Any]] = []
+    count: dict[int, int] = {}
+    stack: list[tuple[str, Any, frozenset[int]]] = [("", model, frozenset())]
+    while stack and len(out) < _MAX_PATHS:
+        path, mod, above = stack.pop()
+        n = count.get(id(mod), 0)
+        if n >= _MAX_ALIASES:
+            continue
+        count[id(mod)] = n + 1
+        out.append((path, mod))
+        if n:
+            continue  # an alias: its children are reached through the first path
+        inside = above | {id(mod)}
+        children = mod.__dict__.get("_modules") or {}
+        for name, child in reversed(list(children.items())):
+            if isinstance(child, torch.nn.Module) and id(child) not in inside:
+                stack.append((f"{path}.{name}" if path else str(name), child, inside))
+    return out
+
+
+def module_index(model: Any) -> tuple[dict[int, tuple[str, ...]], dict[str, str],
+                                      dict[str, bool]]:
+    """For hooks: module object key -> its paths, path -> class name, path -> is a leaf.
+
+    A module registered at two paths (``self.second = self.first``, a shared ReLU) has
+    both; :func:`pick_path` chooses the one a call ran under. ``id`` keys are only
+    looked up during one trace and never reach the output.
+    """
+    paths: dict[int, list[str]] = {}
     classes: dict[str, str] = {}
     leaf: dict[str, bool] = {}
-    for path, mod in model.named_modules():
-        paths.setdefault(id(mod), path)
+    for path, mod in all_module_paths(model):
+        paths.setdefault(id(mod), []).append(path)
         classes.setdefault(path, type(mod).__name__)
         leaf.setdefault(path, next(iter(mod.children()), None) is None)
-    return paths, classes, leaf
+    return {k: tuple(v) for k, v in paths.items()}, classes, leaf
+
+
+def pick_path(paths: tuple[str, ...], parent: str | None) -> str:
+    """The path a call of a module with ``paths`` ran under, given the path of the
+    module call that made it (``parent``; None outside any call): the path directly
+    under ``parent``, else one below it, else the first.
+
+    Example:
+        >>> pick_path(("0.1", "1.1"), "1"), pick_path(("0.1", "1.1"), "2")
+        ('1.1', '0.1')
+    """
+    if len(paths) == 1 or parent is None:
+        return paths[0]
+    prefix = f"{parent}." if parent else ""
+    below = [p for p in paths if p.startswith(prefix)]
+    for p in below:
+        if "." not in p[len(prefix):]:
+            return p
+    return below[0] if below else paths[0]
 
 
 def tensor_meta(t: Any) -> ir.TensorMeta:
@@ -293,7 +382,9 @@ def is_uninitialized(t: Any) -> bool:
 
 
 def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
-    """Every module in registration order, with its own params counted once (tied once).
+    """Every module path in registration order, with its own params counted once (tied
+    once). A module reached under two paths has a row at each: the second holds its
+    parameters as ``tied_params``.
 
     A parameter already counted at an earlier module (a tied weight) is in that module's
     ``params`` and in this one's ``tied_params``; a lazy module's uninitialised
@@ -301,7 +392,7 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
     """
     seen_tensors: set[int] = set()
     rows: list[ir.ModuleInfo] = []
-    for path, mod in model.named_modules():
+    for path, mod in all_module_paths(model):
         params = trainable = pbytes = tied = 0
         for p in mod.parameters(recurse=False):
             if is_uninitialized(p):

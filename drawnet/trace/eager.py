@@ -34,9 +34,13 @@ from drawnet.trace.common import (
     module_table,
     output_groups,
     output_node,
+    pick_path,
     place_text,
     simple_value,
     tensor_meta,
+)
+from drawnet.trace.common import (
+    call_id as make_call_id,
 )
 from drawnet.trace.inputs import ModelInputs, materialize
 
@@ -132,13 +136,14 @@ class _Recorder:
 
     # -- hooks ----------------------------------------------------------------------
     def pre_hook(self, mod: Any, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path is None or (path == "" and not self.root_call):
+        paths = self.paths.get(id(mod))
+        if paths is None or (paths[0] == "" and not self.root_call):
             return  # a module created during forward, or the root frame
+        # a module under two parents: the path under the call that made this one
+        path = pick_path(paths, self.call_paths[self.stack[-1]] if self.stack else "")
         k = self.call_counts.get(path, 0) + 1
         self.call_counts[path] = k
-        base = path or self.root_call
-        call_id = base if k == 1 else f"{base}@{k}"
+        call_id = make_call_id(path or self.root_call, k)
         self.call_inputs[call_id] = tuple(
             tensor_meta(t) for _, t in flatten_tensors((args, kwargs))
         )
@@ -146,10 +151,11 @@ class _Recorder:
         self.stack.append(call_id)
 
     def post_hook(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path is None or (path == "" and not self.root_call) or not self.stack:
+        paths = self.paths.get(id(mod))
+        if paths is None or (paths[0] == "" and not self.root_call) or not self.stack:
             return
         call_id = self.stack[-1]
+        path = self.call_paths[call_id]
         outs = [t for _, t in flatten_tensors(output)]
         if self.leaf.get(path, False) or self.ops_in_call.get(call_id, 0) == 0:
             # A module that hands back a tensor it did not make (nn.Identity, an empty
@@ -457,6 +463,11 @@ def _rng_kept(device: Any) -> Any:
     return torch.random.fork_rng(devices=devices)
 
 
+SOURCE_ON_META = "_drawnet_source_on_meta"
+"""Attribute of a stand-in copy: whether the user's own model has its weights on meta
+(the meta tracer's copy always has; hints are about the user's model)."""
+
+
 def on_meta(model: Any) -> bool:
     """Whether the model's weights live on the ``meta`` device (no values to compute with).
 
@@ -524,7 +535,9 @@ def hint(tracer: str, kind: str, model: Any) -> str:
         >>> hint("meta", "data-dependent", torch.nn.Linear(2, 2))
         "the model branches on tensor values, which only a real run can follow: use tracer='eager'"
     """
-    meta_weights = on_meta(model)
+    meta_weights = getattr(model, SOURCE_ON_META, None)  # set on stand-in copies
+    if not isinstance(meta_weights, bool):
+        meta_weights = on_meta(model)
     if kind == DATA_DEPENDENT:
         if meta_weights:
             return ("the model branches on tensor values, which only a real run can follow, "

@@ -111,7 +111,11 @@ def stand_in(model: Any, tracer: str) -> Any:
             # keep the class (LazyLinear) after the copy infers its sizes, so ids, labels
             # and rows name the class the user wrote
             state["cls_to_become"] = None
-    return memo[id(model)]
+    from drawnet.trace.eager import SOURCE_ON_META, on_meta
+
+    copy = memo[id(model)]
+    copy.__dict__[SOURCE_ON_META] = bool(getattr(model, SOURCE_ON_META, on_meta(model)))
+    return copy
 
 
 def _all_modules(model: Any) -> list[Any]:

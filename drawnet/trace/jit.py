@@ -71,7 +71,18 @@ from typing import Any
 
 from drawnet import ir, stats
 from drawnet.errors import TraceError
-from drawnet.trace.common import flatten_tensors, module_table, simple_value, tensor_meta
+from drawnet.trace.common import (
+    all_module_paths,
+    flatten_tensors,
+    module_index,
+    module_table,
+    pick_path,
+    simple_value,
+    tensor_meta,
+)
+from drawnet.trace.common import (
+    call_id as make_call_id,
+)
 from drawnet.trace.eager import _model_device, finish_graph
 from drawnet.trace.inputs import ModelInputs, materialize
 
@@ -167,9 +178,8 @@ class _Hooks:
     """Forward hooks that note each call's tensors while ``torch.jit.trace`` runs."""
 
     def __init__(self, model: Any) -> None:
-        self.paths: dict[int, str] = {}
-        for path, mod in model.named_modules():
-            self.paths.setdefault(id(mod), path)
+        self.paths = module_index(model)[0]
+        self.call_paths: dict[str, str] = {}
         self.stack: list[str] = []
         self.counts: dict[str, int] = {}
         self.calls: dict[str, _HookCall] = {}
@@ -199,12 +209,14 @@ class _Hooks:
         return self.note(t)[0]
 
     def pre(self, mod: Any, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(mod))
-        if not path:
+        paths = self.paths.get(id(mod))
+        if not paths or not paths[0]:
             return
+        path = pick_path(paths, self.call_paths[self.stack[-1]] if self.stack else "")
         k = self.counts.get(path, 0) + 1
         self.counts[path] = k
-        call_id = path if k == 1 else f"{path}@{k}"
+        call_id = make_call_id(path, k)
+        self.call_paths[call_id] = path
         notes = [self.note(t) for _, t in flatten_tensors((args, kwargs))]
         self.calls[call_id] = _HookCall(
             inputs=tuple(m for _, m in notes), in_tokens=tuple(tok for tok, _ in notes)
@@ -212,10 +224,10 @@ class _Hooks:
         self.stack.append(call_id)
 
     def post(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path == "":
+        paths = self.paths.get(id(mod))
+        if paths and paths[0] == "":
             self.finished = True
-        if not path or not self.stack:
+        if not paths or not paths[0] or not self.stack:
             return
         call = self.calls[self.stack.pop()]
         notes = [self.note(t) for _, t in flatten_tensors(output)]
@@ -301,12 +313,14 @@ class _Walker:
     def __init__(self, model: Any, traced: Any, hooks: _Hooks) -> None:
         self.traced = traced
         self.hooks = hooks
-        first: dict[int, str] = {}
-        self.canon: dict[str, str] = {}
         self.classes: dict[str, str] = {}
         self.leaf: dict[str, bool] = {}
-        for path, mod in model.named_modules(remove_duplicate=False):
-            self.canon[path] = first.setdefault(id(mod), path)
+        self.call_paths: dict[str, str] = {}
+        # every path of the module object at a path: a shared module's calls are filed
+        # under the parent that made them (jit's graph names one path for all)
+        self.aliases: dict[str, tuple[str, ...]] = {
+            p: paths for paths in module_index(model)[0].values() for p in paths}
+        for path, mod in all_module_paths(model):
             self.classes.setdefault(path, type(mod).__name__)
             self.leaf.setdefault(path, next(iter(mod.children()), None) is None)
         self.weights: dict[str, ir.TensorMeta] = {}
@@ -347,7 +361,7 @@ class _Walker:
     ) -> str:
         op = stats.canonical_op(raw)
         call_id = stack[-1] if stack else ""
-        path = call_id.split("@", 1)[0]
+        path = self.call_paths.get(call_id, "")
         base = f"{call_id}:{op}"
         k = self.op_counts.get(base, 0) + 1
         self.op_counts[base] = k
@@ -566,10 +580,12 @@ class _Walker:
         rel = self._model_path(owner.path)
         if rel is None or rel == "":  # the wrapper's call of the model: the root
             return self.walk(graph, args, stack)
-        path = self.canon.get(rel, rel)
+        parent = self.call_paths.get(stack[-1], "") if stack else ""
+        path = pick_path(self.aliases.get(rel, (rel,)), parent)
         k = self.call_counts.get(path, 0) + 1
         self.call_counts[path] = k
-        call_id = path if k == 1 else f"{path}@{k}"
+        call_id = make_call_id(path, k)
+        self.call_paths[call_id] = path
         slot = len(self.calls)
         self.calls.append(None)
         inner = (*stack, call_id)
