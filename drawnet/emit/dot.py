@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +39,10 @@ from drawnet.errors import choices
 ORIENTATIONS = ("LR", "TB")
 COLOR_BY = ("family", "macs", "params", "flops")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@#/-")
+
+
+FAILED_COLOR = "#d62728"
+"""Border of the layer a failed trace stopped in, and colour of the error text."""
 
 
 def dot_id(node_id: str) -> str:
@@ -352,6 +357,13 @@ def to_dot(
     if title:
         graph_attrs["label"] = "<" + f"<B>{escape_html(title)}</B>" + ">"
         graph_attrs["labelloc"] = "t"
+    failed, error = graph.get_meta("failed"), graph.get_meta("error")
+    if error:  # a partial diagram: the error under it (see drawnet.trace.partial)
+        graph_attrs["label"] = "<" + (f"<B>{escape_html(title)}</B><BR/>" if title else "") \
+            + _font("<BR/>".join(escape_html(line) for line in textwrap.wrap(
+                f"trace failed: {error}", 100, max_lines=5, placeholder=" …")),
+                th.fontsize, FAILED_COLOR) + ">"
+        graph_attrs["labelloc"] = "b"
     node_defaults: dict[str, str | float | int] = {
         "color": th.border_color, "fontcolor": th.text_color, "fontname": th.fontname,
         "fontsize": th.fontsize, "margin": "0.1,0.04", "penwidth": 0.8, "shape": "box",
@@ -373,6 +385,8 @@ def to_dot(
     def emit(cluster: str, indent: str) -> None:
         for node_id in members.get(cluster, []):
             n_attrs = node_attrs(by_id[node_id], style, calls.get(node_id), peak)
+            if node_id == failed:  # the layer a failed trace stopped in
+                n_attrs.update(color=FAILED_COLOR, penwidth=2.4)
             lines.append(f"{indent}{dot_id(node_id)} [{_attrs(n_attrs)}];")
         for child in children.get(cluster, []):
             call = calls.get(child)

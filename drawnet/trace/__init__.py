@@ -129,7 +129,16 @@ def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") 
         return graph
     if len(errors) == 1:
         raise errors[0]
-    raise _combined(errors, model) from _most_telling(errors)
+    combined = _combined(errors, model)
+    combined.partial = _furthest(errors)
+    raise combined from _most_telling(errors)
+
+
+def _furthest(errors: list[TraceError]) -> Any:
+    """The partial graph of the failed tracer that got furthest (most ops), or None."""
+    graphs = [e.partial for e in errors if isinstance(e.partial, ir.Graph)]
+    return max(graphs, key=lambda g: sum(1 for n in g.nodes if n.kind == "function"),
+               default=None)
 
 
 def _own_fault(errors: list[TraceError]) -> bool:

@@ -277,6 +277,18 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, lis
     return out
 
 
+def input_node(name: str, meta: ir.TensorMeta) -> ir.Node:
+    """The input node of one tensor input, ``input.<name>`` (``images.0`` for the first
+    image of a list), labelled with its name.
+
+    Example:
+        >>> input_node("images.0", ir.TensorMeta((3, 8, 8))).id
+        'input.images.0'
+    """
+    return ir.Node(id=f"input.{id_part(name)}", kind="input", op="input", label=name,
+                   outputs=(meta,))
+
+
 def output_node(name: str, metas: tuple[ir.TensorMeta, ...]) -> ir.Node:
     """The output node of one output group (``output`` for a bare tensor).
 
@@ -284,8 +296,8 @@ def output_node(name: str, metas: tuple[ir.TensorMeta, ...]) -> ir.Node:
         >>> output_node("logits", (ir.TensorMeta((1, 2)),)).id
         'output.logits'
     """
-    return ir.Node(id=f"output.{name}" if name else "output", kind="output", op="output",
-                   label=name or "output", inputs=metas)
+    return ir.Node(id=f"output.{id_part(name)}" if name else "output", kind="output",
+                   op="output", label=name or "output", inputs=metas)
 
 
 # -- failures ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from drawnet.trace.common import (
     cause_text,
     failure_kind,
     flatten_tensors,
+    input_node,
     module_index,
     module_table,
     output_groups,
@@ -42,7 +43,7 @@ from drawnet.trace.common import (
 from drawnet.trace.common import (
     call_id as make_call_id,
 )
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.inputs import ModelInputs, make_leaves
 
 # Calls whose results say nothing about the architecture.
 _SKIP = frozenset({
@@ -78,6 +79,7 @@ class _Recorder:
         self.call_counts: dict[str, int] = {}
         self.calls: list[ir.Call] = []
         self.call_inputs: dict[str, tuple[ir.TensorMeta, ...]] = {}
+        self.call_sources: dict[str, tuple[str | None, ...]] = {}
         self.op_counts: dict[str, int] = {}
         self.nodes: list[ir.Node] = []
         self.scopes: dict[str, tuple[str, ...]] = {}  # node id -> scope, for O(1) lookups
@@ -144,9 +146,10 @@ class _Recorder:
         k = self.call_counts.get(path, 0) + 1
         self.call_counts[path] = k
         call_id = make_call_id(path or self.root_call, k)
-        self.call_inputs[call_id] = tuple(
-            tensor_meta(t) for _, t in flatten_tensors((args, kwargs))
-        )
+        tensors = [t for _, t in flatten_tensors((args, kwargs))]
+        self.call_inputs[call_id] = tuple(tensor_meta(t) for t in tensors)
+        # where its inputs came from, for a partial diagram if this call fails
+        self.call_sources[call_id] = tuple(self.producer_of(t) for t in tensors)
         self.call_paths[call_id] = path
         self.stack.append(call_id)
 
@@ -166,6 +169,7 @@ class _Recorder:
                 if src is None or call_id not in src_scope:
                     self.add_op("identity", [t], [t], {})
         self.stack.pop()
+        self.call_sources.pop(call_id, None)
         self.calls.append(ir.Call(
             id=call_id, path=path, class_name=type(mod).__name__,
             parent=self.stack[-1] if self.stack else "",
@@ -264,23 +268,22 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
                 "eager trace needs real weights but the model is on the meta device; "
                 "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
             )
-        args, kwargs = materialize(inputs, device, fill=tracer != "meta")
-        for spec, t in zip(inputs.args, args, strict=False):
-            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
-                                     label=spec.name, outputs=(tensor_meta(t),)))
-            rec.set_producer(t, f"input.{spec.name}")
-        for spec in inputs.kwargs:
-            t = kwargs[spec.name]
-            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
-                                     label=spec.name, outputs=(tensor_meta(t),)))
-            rec.set_producer(t, f"input.{spec.name}")
+        leaves = make_leaves(inputs, device, fill=tracer != "meta")
+        args, kwargs = inputs.assemble(leaves)
+        for spec, t in zip(inputs.specs, leaves, strict=True):
+            rec.nodes.append(input_node(spec.name, tensor_meta(t)))
+            rec.set_producer(t, rec.nodes[-1].id)
         try:
             with torch.no_grad(), _rng_kept(device), _make_mode(rec):
                 output = model(*args, **kwargs)
         except TraceError:
             raise
         except Exception as e:
-            raise _trace_error(e, rec, tracer, model) from e
+            error = _trace_error(e, rec, tracer, model)
+            from drawnet.trace.partial import partial_graph
+
+            error.partial = partial_graph(model, modules, rec, tracer, error)
+            raise error from e
         out_nodes: list[ir.Node] = []
         for name, tensors in output_groups(output):
             out_nodes.append(output_node(name, tuple(tensor_meta(t) for t in tensors)))
@@ -292,7 +295,7 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
             out_nodes.append(ir.Node(id="output", kind="output", op="output",
                                      label=f"output ({type(output).__name__})"))
         rec.nodes.extend(out_nodes)
-        del output, args, kwargs
+        del output, args, kwargs, leaves
     finally:
         for h in handles:
             h.remove()

@@ -29,7 +29,7 @@ there, as in eager mode. Those two lookups are torch internals; if they fail, op
 calls are still listed, just not drawn.
 
 The model is exported as the ``model`` child of a small wrapper whose ``forward`` takes
-tensors only (keyword tensors and ``inputs.extra`` reach the model as in eager mode) and
+tensors only (put back in the arguments' structure, with ``inputs.extra``, as in eager mode) and
 returns the output's tensors as a flat tuple, named by
 :func:`~drawnet.trace.common.output_groups`; so outputs ``torch.export`` cannot handle
 itself (transformers' ``DynamicCache``, dataclasses) are no obstacle.
@@ -73,6 +73,7 @@ from drawnet.errors import TraceError
 from drawnet.trace.common import (
     TracerFailure,
     flatten_tensors,
+    input_node,
     module_index,
     module_table,
     output_groups,
@@ -85,7 +86,7 @@ from drawnet.trace.common import (
     call_id as make_call_id,
 )
 from drawnet.trace.eager import failure, finish_graph
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.inputs import ModelInputs, make_leaves
 
 __all__ = ["record_export"]
 
@@ -584,9 +585,9 @@ def _quiet() -> Iterator[None]:
 
 
 # -- the tracer -------------------------------------------------------------------------
-def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str, Any],
-             names: list[tuple[str, int]]) -> Any:
-    """A module holding ``model`` as ``model``; tensors in, a flat tuple of tensors out."""
+def _wrapper(model: Any, inputs: ModelInputs, names: list[tuple[str, int]]) -> Any:
+    """A module holding ``model`` as ``model``; tensors in (one per input spec, put back
+    in the arguments' structure), a flat tuple of tensors out."""
     import torch
 
     class _Export(torch.nn.Module):
@@ -595,8 +596,8 @@ def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str
             setattr(self, _ROOT, model)
 
         def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(kw_names, tensors[n_args:], strict=False))
-            output = getattr(self, _ROOT)(*tensors[:n_args], **kwargs, **extra)
+            args, kwargs = inputs.assemble(tensors)
+            output = getattr(self, _ROOT)(*args, **kwargs)
             groups = output_groups(output)
             names[:] = [(name, len(ts)) for name, ts in groups]
             if not groups:
@@ -629,10 +630,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
     device = _model_device(model)
     modules = module_table(model)
-    args, kwargs = materialize(inputs, device, fill=False)
-    kw_names = tuple(s.name for s in inputs.kwargs)
-    tensors = (*args, *(kwargs[name] for name in kw_names))
-    extra = {k: v for k, v in kwargs.items() if k not in kw_names}
+    tensors = tuple(make_leaves(inputs, device, fill=False))
     names: list[tuple[str, int]] = []
     hooks = _Hooks(model)
     handles = []
@@ -643,7 +641,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
         try:
             with _quiet(), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 program = torch.export.export(
-                    _wrapper(model, len(args), kw_names, extra, names), tensors, strict=False
+                    _wrapper(model, inputs, names), tensors, strict=False
                 )
         except TraceError:
             raise
@@ -686,11 +684,8 @@ def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
                 env[ph] = _Const(None)
                 continue
             spec, t = pair
-            node_id = f"input.{spec.name}"
-            meta = tensor_meta(t)
-            nodes.append(ir.Node(id=node_id, kind="input", op="input", label=spec.name,
-                                 outputs=(meta,)))
-            env[ph] = _Tensor(node_id, meta)
+            nodes.append(input_node(spec.name, tensor_meta(t)))
+            env[ph] = _Tensor(nodes[-1].id, nodes[-1].outputs[0])
         else:
             val = ph.meta.get("val")
             metas = _val_metas(val)

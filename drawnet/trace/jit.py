@@ -74,6 +74,7 @@ from drawnet.errors import TraceError
 from drawnet.trace.common import (
     all_module_paths,
     flatten_tensors,
+    input_node,
     module_index,
     module_table,
     pick_path,
@@ -84,7 +85,7 @@ from drawnet.trace.common import (
     call_id as make_call_id,
 )
 from drawnet.trace.eager import _model_device, finish_graph
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.inputs import ModelInputs, make_leaves
 
 __all__ = ["record_jit"]
 
@@ -652,8 +653,9 @@ class _Walker:
 
 
 # -- the tracer -------------------------------------------------------------------------
-def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str, Any]) -> Any:
-    """A module holding ``model`` as ``model`` whose ``forward`` takes tensors only."""
+def _wrapper(model: Any, inputs: ModelInputs) -> Any:
+    """A module holding ``model`` as ``model`` whose ``forward`` takes tensors only (one
+    per input spec, put back in the arguments' structure)."""
     import torch
 
     class _Trace(torch.nn.Module):
@@ -662,8 +664,8 @@ def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str
             setattr(self, _ROOT, model)
 
         def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(kw_names, tensors[n_args:], strict=False))
-            return getattr(self, _ROOT)(*tensors[:n_args], **kwargs, **extra)
+            args, kwargs = inputs.assemble(tensors)
+            return getattr(self, _ROOT)(*args, **kwargs)
 
     return _Trace()
 
@@ -700,7 +702,7 @@ def _buffers_kept(model: Any) -> Iterator[None]:
 def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
     """Trace ``model`` with ``torch.jit.trace`` and return the op-level graph.
 
-    The model runs for real once (inputs made with :func:`materialize` on the model's
+    The model runs for real once (inputs made with :func:`make_leaves` on the model's
     device, filled with seeded values), under ``torch.no_grad()``. Its weights, buffers,
     hooks and the global RNG are as before afterwards; the caller passes a stand-in copy
     in the wanted train/eval mode. Raises :class:`~drawnet.errors.TraceError` when
@@ -715,10 +717,7 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
             "use tracer='meta'"
         )
     modules = module_table(model)
-    args, kwargs = materialize(inputs, device, fill=True)
-    kw_names = tuple(s.name for s in inputs.kwargs)
-    tensors = (*args, *(kwargs[name] for name in kw_names))
-    extra = {k: v for k, v in kwargs.items() if k not in kw_names}
+    tensors = tuple(make_leaves(inputs, device, fill=True))
     hooks = _Hooks(model)
     handles = []
     rng_devices = [device] if device.type == "cuda" else []
@@ -730,7 +729,7 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
             try:
                 with _quiet(), torch.no_grad():
                     traced = torch.jit.trace(  # type: ignore[no-untyped-call]
-                        _wrapper(model, len(args), kw_names, extra), tensors,
+                        _wrapper(model, inputs), tensors,
                         strict=False, check_trace=False,
                     )
             except Exception as e:
@@ -743,11 +742,8 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
     nodes: list[ir.Node] = []
     entries: list[_Entry] = []
     for spec, t in zip(inputs.specs, tensors, strict=False):
-        node_id = f"input.{spec.name}"
-        meta = tensor_meta(t)
-        nodes.append(ir.Node(id=node_id, kind="input", op="input", label=spec.name,
-                             outputs=(meta,)))
-        entry = _Tensor(node_id, meta)
+        nodes.append(input_node(spec.name, tensor_meta(t)))
+        entry = _Tensor(nodes[-1].id, nodes[-1].outputs[0])
         walker.by_token[hooks.token(t)] = entry
         entries.append(entry)
     try:
