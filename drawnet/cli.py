@@ -8,6 +8,10 @@
 - ``model.pt2`` — a saved ``torch.export`` program; ``model.pt`` / ``.ts`` — a TorchScript
   archive (``torch.jit.save``).
 
+Inputs are shapes (``--input 1,3,224,224``, once per positional input, with ``--dtype``),
+or, for lists and dicts of tensors and keyword inputs, ``--inputs FILE.py:NAME`` (see
+:mod:`drawnet.inputfile`). ``render --partial`` writes how far a failed trace got.
+
 Saved files are loaded without running code from them: a ``.pt2`` archive is checked to
 hold no pickled Python objects before ``torch.export.load`` (which would unpickle them),
 and a ``torch.save`` file is read with ``weights_only=True``. A state dict is refused with
@@ -32,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from drawnet.errors import DrawnetError, InputError, OptionError, UnsafeFileError
+from drawnet.errors import DrawnetError, InputError, OptionError, TraceError, UnsafeFileError
 
 USAGE_ERROR = 2
 
@@ -434,6 +438,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="package.module:factory, path/to/file.py:factory, or a .pt2/.pt file")
     p.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE",
                    help="an input shape such as 1,3,224,224 (repeat for several inputs)")
+    p.add_argument("--inputs", default=None, metavar="FILE.py:NAME",
+                   help="inputs from Python instead of --input shapes: NAME (or what "
+                        "calling it gives) is input_data, or an (args, kwargs) pair; for "
+                        "lists or dicts of tensors (e.g. detection models)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
     p.add_argument("--tracer", default="auto", help="auto, meta, export, eager or jit")
@@ -475,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--theme", default="default", help="default or print")
     r.add_argument("--title", default=None, help="a title above the diagram")
     r.add_argument("--engine", default="auto", help="Graphviz engine (see drawnet.render)")
+    r.add_argument("--partial", action="store_true",
+                   help="if the trace fails, write how far it got to -o (the failing "
+                        "layer marked red); the exit status stays 2")
     r.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="stop a Graphviz layout after this long (default 60)")
     s = sub.add_parser("summary", help="print per-layer params, shapes and MACs (torchinfo-style)")
@@ -488,6 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default output_shape,params,macs)")
     s.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
     return parser
+
+
+def _model_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for draw_model/summary: shapes from --input, or --inputs."""
+    if args.inputs is None:
+        size, dtypes = _inputs(args)
+        return {"input_size": size, "dtypes": dtypes}
+    if args.input or args.dtype:
+        raise OptionError("give either --input shapes or --inputs FILE.py:NAME, not both")
+    from drawnet.inputfile import load_inputs
+
+    data, kwargs = load_inputs(args.inputs)
+    return {"input_data": data, "kwargs": kwargs}
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -544,17 +568,25 @@ def _render(args: argparse.Namespace) -> int:
     if fmt not in SAVE_FORMATS:
         raise choices(fmt, SAVE_FORMATS, "format")
     check_target(target)
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     model = load_model(args.spec, trust_pickle=args.trust_pickle)
-    diagram = draw_model(
-        model, size, dtypes=dtypes, orientation=args.orientation, tracer=args.tracer,
-        depth=args.depth, clusters=not args.no_clusters, theme=args.theme, title=args.title,
-        mode=mode, engine=args.engine, fold=not args.no_fold,
-        collapse_repeats=args.collapse_repeats, wrap=not args.no_wrap,
-        show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
-        max_boxes=args.max_boxes,
-    )
+    try:
+        diagram = draw_model(
+            model, **inputs, orientation=args.orientation, tracer=args.tracer,
+            depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
+            title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
+            collapse_repeats=args.collapse_repeats, wrap=not args.no_wrap,
+            show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
+            max_boxes=args.max_boxes,
+        )
+    except TraceError as e:
+        partial = e.diagram
+        if args.partial and partial is not None and hasattr(partial, "save"):
+            out = partial.save(target, format=fmt, timeout=args.timeout)
+            print(f"wrote the partial diagram to {out}: the trace stopped at the layer "
+                  "marked red", file=sys.stderr)
+        raise
     out = diagram.save(target, format=fmt, timeout=args.timeout)
     boxes = sum(1 for n in diagram.graph.nodes if n.kind in ("module", "block"))
     print(f"wrote {out} ({boxes} layer boxes, tracer {diagram.tracer})")
@@ -582,10 +614,10 @@ def _summary(args: argparse.Namespace) -> int:
         raise choices(args.format, FORMATS, "format")
     if args.output:
         check_target(Path(args.output))
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     model = load_model(args.spec, trust_pickle=args.trust_pickle)
-    result = summary(model, size, dtypes=dtypes, depth=args.depth, tracer=args.tracer,
+    result = summary(model, **inputs, depth=args.depth, tracer=args.tracer,
                      mode=mode, columns=args.columns or DEFAULT_COLUMNS)
     text = result.to_text(args.format)
     if args.output:

@@ -199,7 +199,8 @@ def parse_inputs(
     def name_at(i: int) -> str:
         return names[i] if i < len(names) else f"input{i}"
 
-    if input_size is None and input_data is None:
+    if input_size is None and input_data is None and not _holds_tensor(
+            dict(kwargs) if isinstance(kwargs, Mapping) else None):
         raise InputError(
             "no inputs: pass input_size (e.g. [1, 3, 224, 224]) or input_data (a tensor, "
             "a tuple of tensors or a dict of keyword tensors)"
