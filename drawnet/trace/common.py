@@ -15,6 +15,7 @@ MODULE_ATTRS = (
     "num_embeddings", "embedding_dim", "input_size", "hidden_size", "num_layers",
     "bidirectional", "batch_first", "proj_size", "embed_dim", "num_heads", "kdim", "vdim",
     "output_size", "scale_factor", "mode", "p", "nf", "nx", "negative_slope", "upscale_factor",
+    "add_zero_attn",
 )
 _RNN_ONLY = frozenset({"input_size", "hidden_size", "num_layers"})
 
@@ -53,6 +54,9 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
         ok, simple = simple_value(value)
         if ok:
             out[name] = simple
+    params = module.__dict__.get("_parameters") or {}
+    if "bias_k" in params:  # MultiheadAttention(add_bias_kv=True): one more key position
+        out["add_bias_kv"] = params["bias_k"] is not None
     bias = getattr(module, "bias", NotImplemented)
     if bias is not NotImplemented and not isinstance(bias, bool):
         out["has_bias"] = bias is not None
