@@ -128,10 +128,47 @@ def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") 
             graph = graph.replace(meta=(*graph.meta, *_fallback_meta(name, errors)))
         return graph
     if len(errors) == 1:
+        missing = _missing_inputs(errors, model, inputs)
+        if missing:
+            error = TraceError(f"{errors[0]}; {missing}")
+            error.partial = errors[0].partial
+            raise error from errors[0]
         raise errors[0]
     combined = _combined(errors, model)
+    missing = _missing_inputs(errors, model, inputs)
+    if missing:
+        combined = TraceError(f"{combined}; {missing}")
     combined.partial = _furthest(errors)
     raise combined from _most_telling(errors)
+
+
+_NOT_INPUTS = frozenset({"return_dict", "use_cache", "labels", "return_loss", "cache_position",
+                         "past_key_values", "output_attentions", "output_hidden_states",
+                         "interpolate_pos_encoding"})
+
+
+def _missing_inputs(errors: list[TraceError], model: Any, inputs: Any) -> str:
+    """A hint when the model's forward used ``None`` for something (``'NoneType' object
+    has no attribute ...``): it probably needs an input that was not given; names the
+    ones ``forward`` takes that were not passed."""
+    if not any("'NoneType' object" in str(e) for e in errors):
+        return ""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return ""
+    given = {s.name.split(".")[0] for s in inputs.specs} | set(inputs.extra)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = [p.name for p in params if p.kind in kinds and p.name not in given
+             and p.name not in _NOT_INPUTS and not p.name.startswith("output_")]
+    if not names:
+        return ""
+    listed = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    return (f"the model's forward used None where it needed a value: it may need an input "
+            f"that was not given (forward also takes {listed}); pass it with input_size "
+            "as a dict of shapes, input_data or kwargs")
 
 
 def _furthest(errors: list[TraceError]) -> Any:

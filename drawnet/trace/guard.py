@@ -19,7 +19,9 @@ the tensors depend on the tracer:
             shape, dtype, strides and ``requires_grad`` (no memory); a lazy
             module's uninitialised parameter stays uninitialised, on ``meta``.
 ``export``  the same tensor objects: ``torch.export`` swaps each for a fake tensor
-            while it runs the forward, so writes land on the fakes; no memory.
+            while it runs the forward, so writes land on the fakes; no memory. A model
+            with weights partly on ``meta`` (built under ``torch.device("meta")`` by
+            code with legacy constructors) gets all-``meta`` stand-ins instead.
 ``eager``,  parameters and buffers are cloned (a real run may write into them, through
 ``jit``     ``.data`` or in-place ops), so a real run costs the weights' memory once
             more; if that clone runs out of memory, storage is shared instead.
@@ -87,6 +89,11 @@ def stand_in(model: Any, tracer: str) -> Any:
     memo[id(memo)] = keep  # copy.deepcopy's keep-alive convention
     modules = _all_modules(model)
     make = _TENSOR_POLICIES.get(tracer, _share)
+    if tracer == "export" and _partly_on_meta(modules):
+        # a model built under torch.device("meta") whose legacy constructors still made
+        # some CPU tensors (torch.Tensor(n)): fake tensors cannot mix the two devices,
+        # and there are no values to keep, so export traces an all-meta copy
+        make = _meta
     for mod in modules:
         for store in (mod.__dict__.get("_parameters"), mod.__dict__.get("_buffers")):
             for t in (store or {}).values():
@@ -116,6 +123,16 @@ def stand_in(model: Any, tracer: str) -> Any:
     copy = memo[id(model)]
     copy.__dict__[SOURCE_ON_META] = bool(getattr(model, SOURCE_ON_META, on_meta(model)))
     return copy
+
+
+def _partly_on_meta(modules: list[Any]) -> bool:
+    """Whether some parameters or buffers are on ``meta`` and others on a real device."""
+    import torch
+
+    devices = {t.device.type for mod in modules
+               for store in (mod.__dict__.get("_parameters"), mod.__dict__.get("_buffers"))
+               for t in (store or {}).values() if isinstance(t, torch.Tensor)}
+    return "meta" in devices and len(devices) > 1
 
 
 def _all_modules(model: Any) -> list[Any]:
