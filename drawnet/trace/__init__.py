@@ -6,8 +6,9 @@ Tracers:
 ==========  ====================================================================
 ``meta``    eager run on ``meta`` stand-ins for weights and inputs (a stand-in copy
             of the model, :mod:`drawnet.trace.guard`): no compute, no allocation, any
-            model size; torch's shape checks kept (:mod:`drawnet.trace.checks`); fails on data-dependent control flow and on tensors the model makes
-            on a real device inside ``forward`` (``x * torch.tensor([1., 2.])``).
+            model size; torch's shape checks kept (:mod:`drawnet.trace.checks`);
+            fails on data-dependent control flow and on tensors the model makes on a
+            real device inside ``forward`` (``x * torch.tensor([1., 2.])``).
 ``export``  ``torch.export.export`` on fake tensors: no compute, no allocation;
             module calls from ``nn_module_stack``, shapes from ``meta['val']``;
             handles tensors made inside ``forward``; fails on data-dependent

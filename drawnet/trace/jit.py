@@ -44,8 +44,8 @@ bookkeeping, ~90 ms the graph walk, and the hooks are cheap once shapes are cach
 Model state: the trace runs the stand-in copy it is given (:mod:`drawnet.trace.guard`:
 cloned weights and buffers), under ``torch.no_grad()`` and a forked RNG; buffers are
 also cloned before and copied back in ``finally`` when the run changed them (batch-norm
-statistics in train mode), and the hooks are removed in ``finally``. The model is traced as the ``model`` child of a small
-wrapper whose ``forward`` takes tensors only, so keyword tensors and non-tensor keyword
+statistics in train mode), and the hooks are removed in ``finally``. The model is
+traced as the ``model`` child of a small wrapper whose ``forward`` takes tensors only, so keyword tensors and non-tensor keyword
 arguments (``inputs.extra``) reach it as in eager mode. ``torch.jit.trace``'s deprecation
 ``FutureWarning`` and ``TracerWarning`` are silenced for the call only.
 
