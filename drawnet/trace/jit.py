@@ -45,8 +45,9 @@ Model state: the trace runs the stand-in copy it is given (:mod:`drawnet.trace.g
 cloned weights and buffers), under ``torch.no_grad()`` and a forked RNG; buffers are
 also cloned before and copied back in ``finally`` when the run changed them (batch-norm
 statistics in train mode), and the hooks are removed in ``finally``. The model is
-traced as the ``model`` child of a small wrapper whose ``forward`` takes tensors only, so keyword tensors and non-tensor keyword
-arguments (``inputs.extra``) reach it as in eager mode. ``torch.jit.trace``'s deprecation
+traced as the ``model`` child of a small wrapper whose ``forward`` takes tensors only,
+so keyword tensors, nested arguments and non-tensor keyword arguments (``inputs.extra``)
+reach it as in eager mode. ``torch.jit.trace``'s deprecation
 ``FutureWarning`` and ``TracerWarning`` are silenced for the call only.
 
 Known differences from the eager recorders: the trace drops dead code (ops whose result
