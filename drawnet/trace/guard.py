@@ -109,11 +109,18 @@ def stand_in(model: Any, tracer: str) -> Any:
         shell = object.__new__(type(mod))
         memo[id(mod)] = shell
         keep.append(mod)
+    copy = copier.copy
     for mod in modules:
         shell = memo[id(mod)]
         state = shell.__dict__
         for key, value in mod.__dict__.items():
-            state[key] = copier.copy(value)
+            kind = type(value)
+            if kind in _SCALARS:
+                state[key] = value
+            elif kind is OrderedDict and not value and id(value) not in memo:
+                state[key] = memo[id(value)] = OrderedDict()  # an empty hook dict
+            else:
+                state[key] = copy(value)
         if _is_lazy(mod):
             # keep the class (LazyLinear) after the copy infers its sizes, so ids, labels
             # and rows name the class the user wrote
@@ -201,9 +208,7 @@ def _meta(t: Any) -> Any:
 
     if is_uninitialized(t):
         return _uninitialized(t, "meta")
-    data = torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype,
-                               device="meta")
-    return _as_original(t, data)
+    return _as_original(t, torch.empty_like(t, device="meta"))  # same shape and strides
 
 
 def _share(t: Any) -> Any:
