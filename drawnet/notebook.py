@@ -10,6 +10,7 @@ from typing import Any
 
 from drawnet import ir
 from drawnet.errors import OptionError, OutputError, RenderError, choices
+from drawnet.progress import Progress, reporting
 
 SAVE_FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -112,10 +113,14 @@ class Diagram:
         (b'<?xml', 'Linear')
     """
 
-    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto") -> None:
+    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto",
+                 progress: bool | Progress | None = None, svg: bytes | None = None) -> None:
         self.graph = graph
         self.source = source
         self.engine = engine
+        self.progress = progress
+        # the SVG of ``source`` when fitting already rendered it (to measure it)
+        self._svg = svg
 
     @property
     def notes(self) -> list[str]:
@@ -153,9 +158,13 @@ class Diagram:
             return self.source.encode("utf-8")
         if format not in render.FORMATS:
             raise choices(format, (*render.FORMATS, "dot"), "format")
+        if format == "svg" and self._svg is not None:
+            return self._svg
         try:
-            return render.render(self.source, format, engine=self.engine, dpi=dpi,
-                                 timeout=timeout)
+            with reporting(self.progress) as shown:
+                shown.stage(f"rendering {format.upper()}")
+                return render.render(self.source, format, engine=self.engine, dpi=dpi,
+                                     timeout=timeout)
         except RenderError as e:
             if not keep_dot or _KEPT.search(str(e)):
                 raise

@@ -493,7 +493,10 @@ def _fails_on_second_call(model: Fragile, tmp: Path) -> None:
     drawnet.draw_model(model, [2, 3, 8, 8], tracer="eager")
     assert model.calls == [0]  # the forward counted on a stand-in copy, not on the model
     model.fail_from_call = 1
-    drawnet.draw_model(model, [2, 3, 8, 8])
+    try:
+        drawnet.draw_model(model, [2, 3, 8, 8])
+    finally:
+        model.fail_from_call = None  # the test's own change, undone before comparing
 
 
 def _raising_hook(module: nn.Module, args: Any, output: Any) -> None:

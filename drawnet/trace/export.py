@@ -309,6 +309,9 @@ def _has_tensor(val: Any) -> bool:
     return isinstance(val, tuple | list) and any(isinstance(v, torch.Tensor) for v in val)
 
 
+_NO_OP_CASTS = frozenset({"to", "to_copy", "type_as", "contiguous", "alias"})
+
+
 class _Builder:
     """Walks the exported graph (and the sub-graphs of grad-mode wrappers) in order."""
 
@@ -458,6 +461,11 @@ class _Builder:
         for k, a in node.kwargs.items():
             take(self._value(a, env), str(k))
         metas = _val_metas(val)
+        if _op_name(target) in _NO_OP_CASTS and len(ins) == 1 and isinstance(
+                val, torch.Tensor) and ins[0].meta == metas[0]:
+            # x.to(x.dtype) hands x back: the tensor keeps its producer, as in eager mode
+            # (a residual taken before a norm that casts its input is not the norm's)
+            return ins[0]
         node_id = self.add_node(_op_name(target), self.scope(node), ins,
                                 [m for m in metas if m is not None], attr_map)
         if isinstance(val, torch.Tensor):
@@ -585,7 +593,7 @@ def _quiet() -> Iterator[None]:
 
 
 # -- the tracer -------------------------------------------------------------------------
-def _wrapper(model: Any, inputs: ModelInputs, names: list[tuple[str, int]]) -> Any:
+def _wrapper(model: Any, inputs: ModelInputs, names: list[tuple[str, int, bool]]) -> Any:
     """A module holding ``model`` as ``model``; tensors in (one per input spec, put back
     in the arguments' structure), a flat tuple of tensors out."""
     import torch
@@ -599,10 +607,10 @@ def _wrapper(model: Any, inputs: ModelInputs, names: list[tuple[str, int]]) -> A
             args, kwargs = inputs.assemble(tensors)
             output = getattr(self, _ROOT)(*args, **kwargs)
             groups = output_groups(output)
-            names[:] = [(name, len(ts)) for name, ts in groups]
+            names[:] = [(name, len(ts), cache) for name, ts, cache in groups]
             if not groups:
-                names[:] = [(f"output ({type(output).__name__})", 0)]
-            return tuple(t for _, ts in groups for t in ts)
+                names[:] = [(f"output ({type(output).__name__})", 0, False)]
+            return tuple(t for _, ts, _ in groups for t in ts)
 
     return _Export()
 
@@ -631,7 +639,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
     device = _model_device(model)
     modules = module_table(model)
     tensors = tuple(make_leaves(inputs, device, fill=False))
-    names: list[tuple[str, int]] = []
+    names: list[tuple[str, int, bool]] = []
     hooks = _Hooks(model)
     handles = []
     try:
@@ -667,7 +675,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
 
 def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
-           tensors: tuple[Any, ...], names: list[tuple[str, int]], hooks: _Hooks,
+           tensors: tuple[Any, ...], names: list[tuple[str, int, bool]], hooks: _Hooks,
            program: Any) -> ir.Graph:
     from torch.export.graph_signature import InputKind
 
@@ -700,13 +708,14 @@ def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
     outs = list(result.items) if isinstance(result, _Seq) else []
     out_nodes: list[ir.Node] = []
     pos = 0
-    for name, count in names:
+    for name, count, cache in names:
         group = [o for o in outs[pos:pos + count] if isinstance(o, _Tensor)]
         pos += count
         if count == 0:
             out_nodes.append(ir.Node(id="output", kind="output", op="output", label=name))
             continue
-        node = output_node(name, tuple(t.meta for t in group if t.meta is not None))
+        node = output_node(name, tuple(t.meta for t in group if t.meta is not None),
+                           cache=cache)
         out_nodes.append(node)
         for t in group:
             if t.src is not None:
