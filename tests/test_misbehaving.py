@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -575,6 +576,39 @@ def test_one_model_drawn_from_four_threads() -> None:
     assert all(src == expected for src in got)
     assert_same(before, fingerprint(model))
     assert not no_meta_tensors(model)
+
+
+@pytest.mark.parametrize("tracer", ["export", "eager", "jit"])
+def test_four_threads_under_every_tracer(tracer: str) -> None:
+    """torch.export and torch.jit.trace keep process-wide state: drawnet runs them one at
+    a time; eager runs concurrently. Every thread gets the single-threaded graph."""
+    from tests.models import TinyResNet
+
+    model = TinyResNet().eval()
+    before, stderr = fingerprint(model), sys.stderr
+    expected = drawnet.trace_model(model, [1, 3, 16, 16], tracer=tracer)
+    got: list[ir.Graph] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            start.wait()
+            got.extend(drawnet.trace_model(model, [1, 3, 16, 16], tracer=tracer)
+                       for _ in range(2))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(got) == 8
+    assert all((g.nodes, g.edges) == (expected.nodes, expected.edges) for g in got)
+    assert sys.stderr is stderr  # export's quieting put it back
+    assert_same(before, fingerprint(model))
 
 
 # ------------------------------------------------------------------ 9. counting gaps

@@ -41,6 +41,7 @@ stop at the same place) ends ``auto`` at once rather than running the model for 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from drawnet import ir
@@ -280,15 +281,30 @@ def _run_on_stand_in(name: str, model: Any, inputs: Any, mode: str) -> ir.Graph:
         return settle_lazy(graph, copy) if lazy else graph
 
 
+ONE_AT_A_TIME = threading.Lock()
+"""Held while ``torch.export`` or ``torch.jit.trace`` runs.
+
+Both keep their tracing state process-wide (torch's dispatch-mode stack, the jit tracing
+state), and the export tracer silences torch's chatter by swapping ``sys.stderr`` and the
+``warnings`` filters; two of them at once, from two threads, fail ("Trying to pop empty
+mode stack") or draw wrong graphs. So these two tracers run one at a time in a process,
+whatever the model. The ``meta`` and ``eager`` tracers keep their state per thread and per
+stand-in copy and run concurrently. This lock is drawnet's one piece of process-wide
+state: it holds no model and nothing else.
+"""
+
+
 def _run(name: str, model: Any, inputs: Any) -> ir.Graph:
     if name == "jit":
         from drawnet.trace.jit import record_jit
 
-        return record_jit(model, inputs)
+        with ONE_AT_A_TIME:
+            return record_jit(model, inputs)
     if name == "export":
         from drawnet.trace.export import record_export
 
-        return record_export(model, inputs)
+        with ONE_AT_A_TIME:
+            return record_export(model, inputs)
     from drawnet.trace.eager import record
 
     return record(model, inputs, tracer=name)
