@@ -60,10 +60,14 @@ def test_batch_norm_rule(n: int, c: int, c2: int, h: int, dtype: Any, wdtype: An
 
 @SETTINGS
 @given(shape=st.lists(SIZES, min_size=1, max_size=4), norm=st.lists(SIZES, min_size=1,
-       max_size=2), dtype=DTYPES, weight=st.booleans())
-def test_layer_norm_rule(shape: list[int], norm: list[int], dtype: Any, weight: bool) -> None:
+       max_size=2), dtype=DTYPES, weight=st.booleans(), flip=st.booleans())
+def test_layer_norm_rule(shape: list[int], norm: list[int], dtype: Any, weight: bool,
+                         flip: bool) -> None:
     w = meta(tuple(norm), dtype) if weight else None
-    agree(F.layer_norm, (meta(tuple(shape), dtype), tuple(norm)), {"weight": w, "bias": w})
+    x = meta(tuple(shape), dtype)
+    if flip:  # a permuted, non-contiguous input (ConvNeXt)
+        x = x.flip(0).transpose(0, -1) if x.dim() > 1 else x
+    agree(F.layer_norm, (x, tuple(norm)), {"weight": w, "bias": w})
 
 
 @SETTINGS

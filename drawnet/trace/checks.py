@@ -333,13 +333,15 @@ class _Rules:
         if a is None or len(a) < 5:
             return None
         x = a["input"]
-        if not self._float(x) or not x.is_contiguous():
+        if not self._float(x):
             return None
         norm = self._normalized(x, a["normalized_shape"])
         if norm is None or not (self._param(a["weight"], norm, x.dtype)
                                 and self._param(a["bias"], norm, x.dtype)):
             return None
-        return self._like(x)
+        # layer_norm makes its input contiguous first: the output is contiguous whatever
+        # the input's layout (ConvNeXt normalises permuted, channels-last tensors)
+        return self._empty(x.shape, x.dtype)
 
     def rms_norm(self, args: Any, kwargs: dict[str, Any]) -> Any:
         a = _bind(("input", "normalized_shape", "weight", "eps"), args, kwargs,
