@@ -35,6 +35,8 @@ _EXPORTS = {
     "RenderError": "drawnet.errors",
     "TraceError": "drawnet.errors",
     "UnsafeFileError": "drawnet.errors",
+    "LoadError": "drawnet.loaders",
+    "load_program": "drawnet.loaders",
     "Diagram": "drawnet.notebook",
     "Summary": "drawnet.summary",
 }
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         TraceError,
         UnsafeFileError,
     )
+    from drawnet.loaders import LoadError, load_program
     from drawnet.notebook import Diagram
     from drawnet.summary import Summary
 
@@ -96,6 +99,7 @@ __all__ = [
     "Diagram",
     "DrawnetError",
     "InputError",
+    "LoadError",
     "ModelTypeError",
     "OptionError",
     "OutputError",
@@ -106,6 +110,7 @@ __all__ = [
     "UnsafeFileError",
     "__version__",
     "draw_model",
+    "load_program",
     "model_stats",
     "summary",
     "trace_model",

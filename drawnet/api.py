@@ -9,18 +9,24 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, RenderError, TraceError
+from drawnet.errors import OptionError, RenderError, TraceError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
 DEFAULT_MAX_BOXES = 45
+DEEP_MODEL = 48
+"""Module nesting above which ``depth='auto'`` cuts at one depth (see ``_cut_deep``)."""
+LAYOUT_LIMIT = 3000
+"""Boxes above which ``depth='auto'`` gives up rather than start a layout of minutes
+(Graphviz: about 2.5 s for 2,000 boxes in a chain, 40 s or more for 5,000)."""
 
 
 def _check_depth(depth: int | str | None) -> None:
-    if depth == "auto" or depth is None:
+    if (isinstance(depth, str) and depth == "auto") or depth is None:
         return
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise OptionError(f"depth must be a positive whole number, 'auto' or None, got {depth!r}")
+        raise OptionError(
+            f"depth must be a positive whole number, 'auto' or None, got {safe_repr(depth)}")
 
 
 def trace_model(
@@ -35,22 +41,45 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
+    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
+    when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
+    :func:`model_stats`.
+
     Example:
         >>> import torch, drawnet
         >>> g = drawnet.trace_model(torch.nn.Sequential(torch.nn.Linear(4, 2)), [1, 4])
         >>> [n.op for n in g.nodes]
         ['input', 'linear', 'output']
     """
-    from drawnet.trace import check_model, trace
+    from drawnet.checks import check_dtypes, check_kwargs
+    from drawnet.errors import TraceError, check_choice
+    from drawnet.loaders import is_program, program_inputs
+    from drawnet.trace import MODES, TRACERS, check_model, trace
     from drawnet.trace.inputs import parse_inputs
+    from drawnet.trace.stack import room_for
 
+    check_choice(tracer, TRACERS, "tracer")
+    check_choice(mode, MODES, "mode")
+    check_kwargs(kwargs)
+    if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
+        model, input_data, kwargs, mode = program_inputs(
+            model, input_size, input_data, kwargs, mode)
     check_model(model)
-    inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-    try:
-        return trace(model, inputs, tracer=tracer, mode=mode)
-    except TraceError as e:
-        attach_partial_diagram(e)
-        raise
+    with room_for(model) as levels:  # a model nested deeper than Python's stack allows
+        try:
+            inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+            graph = trace(model, inputs, tracer=tracer, mode=mode)
+        except TraceError as e:
+            attach_partial_diagram(e)
+            raise
+        except RecursionError as e:
+            raise TraceError(
+                f"the model nests modules {levels} levels deep, more than Python's stack "
+                "allows here: draw an inner part of it"
+            ) from e
+    check_dtypes(graph)
+    return graph
 
 
 def attach_partial_diagram(error: TraceError, *, engine: str = "auto",
@@ -123,7 +152,8 @@ def layer_graph(
 
     _check_depth(depth)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
-        raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
+        raise OptionError(
+            f"max_boxes must be a positive whole number, got {safe_repr(max_boxes)}")
     kinds = set(check_hide(hide))
     if hide_reshapes is not None:
         kinds = kinds | {"reshapes"} if hide_reshapes else kinds - {"reshapes"}
@@ -139,11 +169,57 @@ def layer_graph(
         pipeline.append(("fold_chains", fold_chains))
     if collapse_repeats:
         pipeline.append(("collapse_repeats", collapse))
+    deepest = max((m.depth for m in graph.modules), default=0)
+    if depth == "auto" and deepest > DEEP_MODEL:
+        return _cut_deep(graph, pipeline, deepest, max_boxes, build_layers, kinds)
     if depth == "auto":
         pipeline.append(("open_by_information",
                          lambda g: open_by_information(g, max_boxes=max_boxes)))
     out = passes.run(graph, pipeline)
+    if depth == "auto" and len(out.nodes) > LAYOUT_LIMIT:
+        collapse_hint = ("" if collapse_repeats else
+                         "pass collapse_repeats=True (identical layers drawn once, ×N), ")
+        raise OptionError(
+            f"the diagram needs {len(out.nodes):,} boxes with depth='auto', more than the "
+            f"{LAYOUT_LIMIT:,} Graphviz lays out in reasonable time: {collapse_hint}draw a "
+            "part of the model (model[:100], model.encoder), or pass depth=None to try "
+            "anyway (timeout= bounds the layout)"
+        )
     return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
+
+
+def _cut_deep(
+    graph: ir.Graph,
+    pipeline: list[tuple[str, passes.Pass]],
+    deepest: int,
+    max_boxes: int,
+    build: Any,
+    kinds: set[str],
+) -> ir.Graph:
+    """``depth='auto'`` for a model nested deeper than :data:`DEEP_MODEL` levels: the
+    deepest single depth whose picture fits ``max_boxes``, found by bisection.
+
+    Choosing module by module (:mod:`drawnet.passes.close`) compares every nested block
+    with the others, which on a chain of hundreds of nested modules takes minutes.
+    """
+    def at(d: int) -> ir.Graph:
+        steps = [("build_layers",
+                  lambda g: build(g, depth=d, hide_reshapes="reshapes" in kinds)),
+                 *pipeline[1:]]
+        return passes.run(graph, steps)
+
+    low, high = 1, deepest + 1  # at(low) is drawn however large; look for more depth
+    best = at(low)
+    while low < high:
+        mid = (low + high + 1) // 2
+        out = at(mid)
+        if len(out.nodes) <= max_boxes:
+            low, best = mid, out
+        else:
+            high = mid - 1
+    note = (f"the model nests modules {deepest} levels deep: drawn to depth {low}, the "
+            f"deepest that fits max_boxes={max_boxes} (pass depth=None to open all)")
+    return best.replace(meta=(*best.meta, ("depth", str(low)), ("note", note)))
 
 
 def draw_model(
@@ -220,12 +296,16 @@ def draw_model(
         >>> "1×8×30×30" in d.source
         True
     """
+    from drawnet.checks import check_draw_options
     from drawnet.emit.dot import ORIENTATIONS
     from drawnet.emit.theme import get_theme
-    from drawnet.errors import choices
+    from drawnet.errors import check_choice
 
-    if orientation is not None and orientation not in ORIENTATIONS:
-        raise choices(orientation, ORIENTATIONS, "orientation")
+    check_draw_options(fold=fold, collapse_repeats=collapse_repeats, clusters=clusters,
+                       wrap=wrap, show_params=show_params, show_macs=show_macs,
+                       hide_reshapes=hide_reshapes, legend=legend, title=title)
+    if orientation is not None:
+        check_choice(orientation, ORIENTATIONS, "orientation")
     from drawnet.emit.fit import get_fit
 
     place = get_fit(fit)
@@ -236,12 +316,10 @@ def draw_model(
     check_hide(hide)
     from drawnet import render
 
-    if engine not in render.ENGINES:
-        raise choices(engine, render.ENGINES, "engine")
+    check_choice(engine, render.ENGINES, "engine")
     from drawnet.emit.dot import COLOR_BY
 
-    if color_by not in COLOR_BY:
-        raise choices(color_by, COLOR_BY, "color_by")
+    check_choice(color_by, COLOR_BY, "color_by")
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         try:

@@ -4,6 +4,7 @@ Run from the repository root (no system Graphviz needed):
 
     python samples/gallery.py            # samples/gallery/*.png, samples/README.md, top SVGs
     python samples/gallery.py bert gpt2  # only these
+    python samples/gallery.py --browser  # the SVGs in Chromium with only DejaVu fonts
 
 Pictures are rendered by the pip-installed engine (graphviz-pure) even where a system
 Graphviz exists, so they come out the same everywhere, at 96 dpi (the size a notebook
@@ -151,11 +152,62 @@ What the defaults do: a run of identical blocks is drawn once, open, in a frame 
 that say what they hold; Dropout, Identity, indexing and cache outputs are left out
 (the notes say what); a long flow is broken into rows (LR) or columns (TB) that fit a
 1000 px column with text of 7 px or more. Pictures for a paper, at true size:
-[paper/](paper/README.md).
+[paper/](paper/README.md). The SVGs embed their fonts: here are
+[GPT-2](fonts/dejavu_only_gpt2.png) and [BERT](fonts/dejavu_only_bert.png) screenshotted
+in Chromium with only DejaVu fonts installed (`python samples/gallery.py --browser`).
 """
 
 
+def browser_shots(names: list[str]) -> None:
+    """Screenshot default SVGs in Chromium that sees only DejaVu fonts (no Helvetica, Arial
+    or Liberation), to check the embedded fonts: ``samples/fonts/dejavu_only_<name>.png``."""
+    import os
+    import shutil
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    exe = shutil.which("chromium")
+    if exe is None:
+        sys.exit("needs a Chromium on PATH (apt-get install chromium)")
+    home = Path(tempfile.mkdtemp(prefix="drawnet-dejavu-"))
+    config = home / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+        "<fontconfig><dir>/usr/share/fonts/truetype/dejavu</dir>"
+        f"<cachedir>{home / 'fc'}</cachedir>"
+        '<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>\n',
+        encoding="utf-8")
+    env = {"FONTCONFIG_FILE": str(config), "HOME": str(home), "PATH": os.environ["PATH"],
+           "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": str(home)}
+    (HERE / "fonts").mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, env=env, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        for name in names:
+            _, factory, inputs = MODELS[name]
+            orientation = TOP_LEVEL.get(name, "TB")
+            d = drawnet.draw_model(_build(factory), **inputs(), orientation=orientation,
+                                   engine=ENGINE)
+            svg = home / f"{name}.svg"
+            svg.write_bytes(d.pipe("svg"))
+            width, height = (round(float(v) * 4 / 3) + 1 for v in re.findall(
+                rb'(?:width|height)="([\d.]+)pt"', svg.read_bytes())[:2])
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
+                ("file:", "data:")) else r.abort())
+            page.goto(svg.as_uri())
+            out = HERE / "fonts" / f"dejavu_only_{name}.png"
+            page.screenshot(path=str(out))
+            print(f"{out.relative_to(HERE.parent)}")
+        browser.close()
+
+
 def main(names: list[str]) -> None:
+    if names[:1] == ["--browser"]:
+        browser_shots(names[1:] or ["gpt2", "bert"])
+        return
     GALLERY.mkdir(exist_ok=True)
     sections: list[str] = [HEADER]
     for name in names or list(MODELS):

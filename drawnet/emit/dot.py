@@ -617,37 +617,50 @@ def to_dot(
     node_base, frame_parent = _frame_bases(members, children, calls)
     counter = iter(range(1_000_000))
 
-    def emit(cluster: str, indent: str) -> None:
+    def open_cluster(child: str, indent: str) -> None:
+        call = calls.get(child)
+        path = call.path if call else child.split("@", 1)[0]
+        name = path
+        cls = call.class_name if call else graph.class_of(path)
+        if call is not None and call.repeat > 1:
+            name = path_range(call.path, call.last_path)
+            cls += f" ×{call.repeat}"
+        name = relative_name(name, frame_parent.get(child, ""))
+        text = shorten(name) + (f" · {cls}" if cls else "")
+        c_attrs: dict[str, str | float | int] = {
+            "color": th.cluster_color, "fontcolor": th.muted_color,
+            "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",
+            # LR: edges enter frames from the left, so a title at the top right is
+            # out of their way (measured: no crossing on the gallery's models)
+            "labeljust": "r" if orientation == "LR" else "l", "margin": 6,
+            "penwidth": 0.7, "style": "rounded",
+        }
+        if call is not None and call.repeat > 1:
+            c_attrs["penwidth"] = 1.4
+            c_attrs["style"] = "rounded,bold"
+        lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
+        lines.append(f"{indent}  graph [{_attrs(c_attrs)}];")
+
+    # Clusters nest as deep as the model's modules (1,000 levels for some models): an
+    # explicit stack instead of recursion. ("close", indent) ends a cluster.
+    todo: list[tuple[str, str, str]] = [("emit", "", "  ")]
+    while todo:
+        action, cluster, indent = todo.pop()
+        if action == "close":
+            lines.append(f"{indent}}}")
+            continue
+        if action == "open":
+            open_cluster(cluster, indent)
+            indent += "  "
         for node_id in members.get(cluster, []):
             n_attrs = node_attrs(by_id[node_id], style, calls.get(node_id), peak,
                                  node_base.get(node_id, ""), own_path.get(node_id))
             if node_id == failed:  # the layer a failed trace stopped in
                 n_attrs.update(color=FAILED_COLOR, penwidth=2.4)
             lines.append(f"{indent}{dot_id(node_id)} [{_attrs(n_attrs)}];")
-        for child in children.get(cluster, []):
-            call = calls.get(child)
-            path = call.path if call else child.split("@", 1)[0]
-            name = path
-            cls = call.class_name if call else graph.class_of(path)
-            if call is not None and call.repeat > 1:
-                name = path_range(call.path, call.last_path)
-                cls += f" ×{call.repeat}"
-            name = relative_name(name, frame_parent.get(child, ""))
-            text = shorten(name) + (f" · {cls}" if cls else "")
-            c_attrs: dict[str, str | float | int] = {
-                "color": th.cluster_color, "fontcolor": th.muted_color,
-                "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",
-                "labeljust": "l", "margin": 6, "penwidth": 0.7, "style": "rounded",
-            }
-            if call is not None and call.repeat > 1:
-                c_attrs["penwidth"] = 1.4
-                c_attrs["style"] = "rounded,bold"
-            lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
-            lines.append(f"{indent}  graph [{_attrs(c_attrs)}];")
-            emit(child, indent + "  ")
-            lines.append(f"{indent}}}")
-
-    emit("", "  ")
+        for child in reversed(children.get(cluster, [])):
+            todo.append(("close", "", indent))
+            todo.append(("open", child, indent))
     edges = [(dot_id(e.src), dot_id(e.dst)) for e in graph.edges]
     if n_rows > 1:
         edges = _wrap_rows(graph, rows, n_rows, style, calls, lines)

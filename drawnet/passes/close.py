@@ -129,12 +129,8 @@ def close_calls(graph: ir.Graph, call_ids: Iterable[str]) -> ir.Graph:
             repeat=call.repeat if call else 1,
         )
     nodes = [singles[k] if k in singles else merged[k] for k in order]
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = box_of.get(e.src, e.src), box_of.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
-    return graph.replace(nodes=ir.topo_sort(nodes, edges.values()), edges=tuple(edges.values()))
+    edges = ir.remap_edges(graph.edges, box_of)
+    return graph.replace(nodes=ir.topo_sort(nodes, edges), edges=edges)
 
 
 def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
@@ -299,11 +295,7 @@ def merge_equal_boxes(graph: ir.Graph) -> ir.Graph:
         return graph
     nodes = [n.replace(repeat=repeat[n.id]) if n.id in repeat else n
              for n in graph.nodes if n.id not in into]
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = into.get(e.src, e.src), into.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
+    edges = ir.remap_edges(graph.edges, into)
     new_calls = []
     for c in graph.calls:
         if c.id in into:
@@ -311,7 +303,7 @@ def merge_equal_boxes(graph: ir.Graph) -> ir.Graph:
         if c.id in repeat:
             c = dataclasses.replace(c, repeat=repeat[c.id], last_path=last[c.id])
         new_calls.append(c)
-    return graph.replace(nodes=tuple(nodes), edges=tuple(edges.values()), calls=tuple(new_calls))
+    return graph.replace(nodes=tuple(nodes), edges=edges, calls=tuple(new_calls))
 
 
 # -- what a closed box holds ---------------------------------------------------------------
