@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _EXPORTS = {
     "draw_model": "drawnet.api",
+    "explore": "drawnet.api",
     "model_stats": "drawnet.api",
     "summary": "drawnet.api",
     "trace_model": "drawnet.api",
@@ -42,7 +43,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from drawnet.api import draw_model, model_stats, summary, trace_model
+    from drawnet.api import draw_model, explore, model_stats, summary, trace_model
     from drawnet.emit.theme import Theme
     from drawnet.errors import (
         DrawnetError,
@@ -110,6 +111,7 @@ __all__ = [
     "UnsafeFileError",
     "__version__",
     "draw_model",
+    "explore",
     "load_program",
     "model_stats",
     "summary",

@@ -345,7 +345,17 @@ def draw_model(
 
         graph, source, svg = fit_layout(graph, place, orientation, emit,
                                         may_close=depth == "auto", engine=engine, **looks)
-    return Diagram(graph, source, engine=engine, progress=progress, svg=svg)
+    chosen = re.search(r'rankdir="(LR|TB)"', source)
+    style = {"orientation": chosen.group(1) if chosen else orientation or "LR",
+             "clusters": clusters, "title": title, "legend": legend, "color_by": color_by,
+             "fit": fit, **looks}
+
+    def full_graph() -> ir.Graph:  # every module open, for the interactive view
+        return layer_graph(op_graph, depth=None, fold=fold, collapse_repeats=False, hide=hide,
+                           hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+
+    return Diagram(graph, source, engine=engine, progress=progress, svg=svg, op_graph=op_graph,
+                   full_graph=full_graph, style=style)
 
 
 MAX_FIT_CLOSES = 12
@@ -554,3 +564,23 @@ def model_stats(
                             dtypes=dtypes, tracer=tracer, mode=mode)
         shown.stage("counting")
         return stats_frame(build_summary(graph, depth=None))
+
+
+def explore(model: Any, input_size: Any = None, *, height: int = 640, **options: Any) -> Any:
+    """Draw ``model`` and return its interactive view (:class:`drawnet.interactive.Explorer`).
+
+    As the last expression of a notebook cell it shows inline (JupyterLab, Notebook 7,
+    VS Code, Colab): open and close module frames with a click, show any copy of a ×N
+    block, search by module path or class, click a box for its numbers, pan, zoom,
+    recolour and export SVG or PNG. ``.save("model.html")`` writes the same view as one
+    self-contained file. ``options`` are those of :func:`draw_model`, which sets the
+    first picture; ``height`` is the view's height in the notebook, in pixels.
+
+    Example:
+        >>> import torch, drawnet
+        >>> ex = drawnet.explore(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()),
+        ...                      [1, 4])
+        >>> "drawnet-explorer" in ex._repr_html_()
+        True
+    """
+    return draw_model(model, input_size, **options).explore(height=height)

@@ -233,12 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drawnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
-    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf or .dot")
+    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf, .dot or an "
+                                        "interactive .html")
     _add_model_args(r)
     r.add_argument("-o", "--output", required=True,
                    help="output file (format from its suffix), or - for standard output")
     r.add_argument("--format", default=None,
-                   help="svg, png, pdf or dot (default: from the suffix; svg for -o -)")
+                   help="svg, png, pdf, dot, html (the interactive view) or json (its data) "
+                        "(default: from the suffix; svg for -o -)")
     r.add_argument("--orientation", "--rankdir", default=None,
                    help="LR or TB (default: LR, or on a page or column whichever fits)")
     r.add_argument("--fit", default="notebook",
@@ -342,7 +344,8 @@ def _render_depth(text: str) -> int | str | None:
             f"{text!r} is not a whole number, 'auto' or 'all'") from None
 
 
-RENDER_SUFFIXES = {"svg": "svg", "png": "png", "pdf": "pdf", "dot": "dot", "gv": "dot"}
+RENDER_SUFFIXES = {"svg": "svg", "png": "png", "pdf": "pdf", "dot": "dot", "gv": "dot",
+                   "html": "html", "htm": "html", "json": "json"}
 SUMMARY_SUFFIXES = {"txt": "table", "json": "json", "csv": "csv", "md": "markdown",
                     "markdown": "markdown"}
 BINARY_FORMATS = ("png", "pdf")

@@ -7,8 +7,9 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drawnet import ir
 from drawnet.errors import (
@@ -21,7 +22,10 @@ from drawnet.errors import (
 )
 from drawnet.progress import Progress, reporting
 
-SAVE_FORMATS = ("svg", "png", "pdf", "dot")
+SAVE_FORMATS = ("svg", "png", "pdf", "dot", "html", "json")
+
+if TYPE_CHECKING:
+    from drawnet.interactive import Explorer
 
 
 def _file_mode(path: Path) -> int:
@@ -194,14 +198,45 @@ class Diagram:
         (b'<?xml', 'Linear')
     """
 
-    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto",
-                 progress: bool | Progress | None = None, svg: bytes | None = None) -> None:
+    def __init__(
+        self,
+        graph: ir.Graph,
+        source: str,
+        *,
+        engine: str = "auto",
+        progress: bool | Progress | None = None,
+        svg: bytes | None = None,
+        op_graph: ir.Graph | None = None,
+        full_graph: Callable[[], ir.Graph] | None = None,
+        style: Mapping[str, Any] | None = None,
+    ) -> None:
         self.graph = graph
         self.source = source
         self.engine = engine
         self.progress = progress
         # the SVG of ``source`` when fitting already rendered it (to measure it)
         self._svg = svg
+        # For the interactive view: the op-level graph, a maker of the full-depth layer
+        # graph (same folding, nothing collapsed) and the options the picture was drawn with.
+        self.op_graph = op_graph
+        self._full_graph = full_graph
+        self.style: dict[str, Any] = dict(style or {})
+
+    def full_graph(self) -> ir.Graph:
+        """The layer graph at full depth that the interactive view expands and collapses."""
+        return self._full_graph() if self._full_graph is not None else self.graph
+
+    def explore(self, *, height: int = 640) -> Explorer:
+        """The interactive view: shows inline in Jupyter, ``.save("x.html")`` writes a page.
+
+        Example:
+            >>> import drawnet, torch
+            >>> drawnet.draw_model(torch.nn.Linear(4, 2), [1, 4]).explore().html[:15]
+            '<!DOCTYPE html>'
+        """
+        from drawnet.interactive import Explorer
+
+        return Explorer(self, height=height)
 
     @property
     def notes(self) -> list[str]:
@@ -222,7 +257,8 @@ class Diagram:
     def pipe(
         self, format: str = "svg", *, dpi: int = 144, timeout: float | None = 60.0
     ) -> bytes:
-        """Render to bytes: ``svg``, ``png`` (at ``dpi``) or ``pdf``; ``dot`` is the source.
+        """Render to bytes: ``svg``, ``png`` (at ``dpi``) or ``pdf``; ``dot`` is the source,
+        ``html`` the interactive page and ``json`` its document (``docs/json-format.md``).
 
         A layout that takes longer than ``timeout`` seconds (None: no limit) is stopped.
         Any failure raises :class:`~drawnet.errors.RenderError` naming the temporary
@@ -235,11 +271,17 @@ class Diagram:
     ) -> bytes:
         from drawnet import render
 
-        check_choice(format, (*render.FORMATS, "dot"), "format")
+        check_choice(format, (*render.FORMATS, "dot", "html", "json"), "format")
         render.check_dpi(dpi)
         timeout = render.check_timeout(timeout)
         if format == "dot":
             return self.source.encode("utf-8")
+        if format in ("html", "json"):
+            from drawnet import interactive
+
+            text = (interactive.page_html(self) if format == "html"
+                    else interactive.document_json(self))
+            return text.encode("utf-8")
         if format == "svg" and self._svg is not None:
             return self._svg
         try:
@@ -276,9 +318,11 @@ class Diagram:
     ) -> Path:
         """Write the diagram, choosing the format from the suffix (.svg .png .pdf .dot).
 
-        The target is checked before rendering (a missing folder raises
-        :class:`~drawnet.errors.OutputError` at once) and written atomically: on any
-        failure an existing file is left as it was and no partial file remains.
+        ``.html`` writes the interactive page (one self-contained file) and ``.json`` its
+        document (``docs/json-format.md``). The target is checked before rendering (a
+        missing folder raises :class:`~drawnet.errors.OutputError` at once) and written
+        atomically: on any failure an existing file is left as it was and no partial file
+        remains.
         ``timeout`` is as for :meth:`pipe`. Returns the path written.
         """
         from drawnet import render
@@ -288,7 +332,7 @@ class Diagram:
         if isinstance(fmt, str) and not fmt:
             raise OptionError(
                 f"cannot tell the format of {str(target)!r}: give it a suffix "
-                "(.svg, .png, .pdf, .dot) or pass format="
+                "(.svg, .png, .pdf, .dot, .html, .json) or pass format="
             )
         check_choice(fmt, SAVE_FORMATS, "format")
         render.check_dpi(dpi)

@@ -36,6 +36,7 @@ from drawnet.emit.labels import (
 )
 from drawnet.emit.layout import NODESEP, RANKSEP, extent, plan_rows, text_size
 from drawnet.emit.theme import FAMILIES, Theme, family_of, get_theme
+from drawnet.emit.tooltip import clean_text, dot_tooltip
 from drawnet.errors import choices
 from drawnet.passes.layers import CONTAINERS
 
@@ -247,7 +248,8 @@ def node_attrs(node: ir.Node, style: Style, call: ir.Call | None = None,
     """Style attributes of one node (``base``: the module path of its frame; ``whole``:
     the module the box stands for, see :func:`label_lines`)."""
     theme = style.theme
-    out: dict[str, str | float | int] = {"label": node_label(node, style, call, base, whole)}
+    out: dict[str, str | float | int] = {"label": node_label(node, style, call, base, whole),
+                                         "tooltip": dot_tooltip(node, call)}
     if node.kind in ("input", "output"):
         out["fillcolor"] = theme.io_fill
         out["style"] = "rounded,filled,bold"
@@ -406,10 +408,10 @@ def _heading(title: str | None, legend: str | None, th: Theme, error: str = "") 
 
 
 def _tail(path: str) -> str:
-    """A module path short enough for a small "from ..." node: whole up to 24 characters,
+    """A module path short enough for a small "from ..." node: whole up to 28 characters,
     else its end (``model.layers.0.self_attn.o_proj`` -> ``o_proj``); an index keeps its
     parent (``layers.0``)."""
-    if len(path) <= 24:
+    if len(path) <= 28:
         return path
     parts = path.split(".")
     tail = parts.pop() if parts else path
@@ -634,6 +636,7 @@ def to_dot(
             # out of their way (measured: no crossing on the gallery's models)
             "labeljust": "r" if orientation == "LR" else "l", "margin": 6,
             "penwidth": 0.7, "style": "rounded",
+            "id": "f:" + clean_text(child),  # the SVG frame's id names its module call
         }
         if call is not None and call.repeat > 1:
             c_attrs["penwidth"] = 1.4

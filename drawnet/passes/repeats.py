@@ -196,3 +196,33 @@ def _collapse(graph: ir.Graph, run: list[tuple[ir.Call, list[int]]]) -> ir.Graph
     out = graph.replace(nodes=ordered, edges=tuple(edges.values()), calls=calls)
     ir.validate(out)
     return out
+
+
+def find_runs(graph: ir.Graph) -> list[tuple[str, ...]]:
+    """Every run of identical consecutive sibling blocks, as call ids, without collapsing.
+
+    Runs are found at every level at once (a run inside each copy of an outer run is
+    listed once per copy), outermost first, and only runs that :func:`collapse_repeats`
+    could fold cleanly are kept. The copies of a run correspond node by node: replacing
+    one copy's module path by another's at the front of an id gives the matching id.
+
+    Example:
+        >>> from drawnet import ir
+        >>> t = ir.TensorMeta((1, 4))
+        >>> def block(i):
+        ...     return ir.Node(id=f"b{i}", kind="block", op="Block", module_path=f"b{i}",
+        ...                    class_name="Block", inputs=(t,), outputs=(t,))
+        >>> g = ir.Graph(nodes=tuple(block(i) for i in range(3)),
+        ...              edges=(ir.Edge("b0", "b1", t), ir.Edge("b1", "b2", t)),
+        ...              calls=tuple(ir.Call(f"b{i}", f"b{i}", "Block") for i in range(3)))
+        >>> find_runs(g)
+        [('b0', 'b1', 'b2')]
+    """
+    found: list[tuple[str, ...]] = []
+    for run in _runs(graph):
+        try:
+            _collapse(graph, run)
+        except GraphError:
+            continue
+        found.append(tuple(call.id for call, _ in run))
+    return found
