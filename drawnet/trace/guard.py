@@ -34,8 +34,9 @@ keep pointing at one stand-in. Tensors that are plain attributes are copied (clo
 which is safe because nothing of the user's is written by drawnet.
 
 Global torch state that a forward may change (default dtype and device, grad mode,
-deterministic algorithms, anomaly mode, matmul precision, threads, the RNG) is
-restored by :func:`torch_state_kept`, with Ctrl-C deferred while it is put back.
+deterministic algorithms, anomaly mode, matmul precision, threads) is restored by
+:func:`torch_state_kept`, with Ctrl-C deferred while it is put back; the RNG is kept by
+each tracer (``torch.random.fork_rng``).
 
 Example:
     >>> import torch
@@ -432,15 +433,13 @@ def _state_items() -> list[tuple[Callable[[], Any], Callable[[Any], None]]]:
         (lambda: (torch.are_deterministic_algorithms_enabled(),
                   torch.is_deterministic_algorithms_warn_only_enabled()),
          lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
-        (torch.random.get_rng_state, torch.random.set_rng_state),
     ]
     get_device = getattr(torch, "get_default_device", None)
     if get_device is not None:
         items.append((get_device, torch.set_default_device))
-    for flags in (torch.backends.cudnn, torch.backends.mkldnn):
-        items.append(_flag(flags, "enabled"))
-    items.append(_flag(torch.backends.cudnn, "benchmark"))
-    items.append(_flag(torch.backends.cudnn, "deterministic"))
+    # Not here: the RNG (every tracer runs under torch.random.fork_rng), and the cudnn and
+    # mkldnn flags, which torch.export itself switches off while it runs: a snapshot taken
+    # in another thread at that moment would put them back switched off.
     return items
 
 
@@ -448,10 +447,6 @@ def _set_grad_enabled(flag: Any) -> None:
     import torch
 
     torch.set_grad_enabled(bool(flag))
-
-
-def _flag(owner: Any, name: str) -> tuple[Callable[[], Any], Callable[[Any], None]]:
-    return (lambda: getattr(owner, name), lambda v: setattr(owner, name, v))
 
 
 def _snapshot() -> list[tuple[Callable[[Any], None], Any, Any]]:
