@@ -9,7 +9,7 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, RenderError, safe_repr
+from drawnet.errors import OptionError, RenderError, TraceError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
@@ -70,6 +70,9 @@ def trace_model(
         try:
             inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
             graph = trace(model, inputs, tracer=tracer, mode=mode)
+        except TraceError as e:
+            attach_partial_diagram(e)
+            raise
         except RecursionError as e:
             raise TraceError(
                 f"the model nests modules {levels} levels deep, more than Python's stack "
@@ -77,6 +80,40 @@ def trace_model(
             ) from e
     check_dtypes(graph)
     return graph
+
+
+def attach_partial_diagram(error: TraceError, *, engine: str = "auto",
+                           **style: Any) -> None:
+    """Set ``error.diagram``: how far the failed trace got, the failing layer marked red
+    and the error written under it (see :mod:`drawnet.trace.partial`); ``style`` are
+    :func:`drawnet.emit.to_dot` options. Nothing happens when the error has no partial
+    graph, and a picture that cannot be made is left out rather than raised.
+
+    Example:
+        >>> import torch, drawnet
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(16))
+        >>> try:
+        ...     drawnet.draw_model(net, [1, 4], tracer="meta")
+        ... except drawnet.TraceError as e:
+        ...     err = e
+        >>> err.diagram.graph.get_meta("failed"), "#d62728" in err.diagram.source
+        ('1', True)
+    """
+    graph = error.partial
+    if not isinstance(graph, ir.Graph):
+        return
+    try:
+        drawn = layer_graph(graph, fold=False)
+        failed = graph.get_meta("failed")
+        box = next((n.id for n in drawn.nodes if n.id == failed or failed in n.folded),
+                   failed)
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        drawn = drawn.replace(meta=(
+            *(kv for kv in drawn.meta if kv[0] not in ("failed", "error")),
+            ("failed", box), ("error", text or type(error).__name__)))
+        error.diagram = Diagram(drawn, to_dot(drawn, **style), engine=engine)
+    except Exception:
+        error.diagram = None
 
 
 def layer_graph(
@@ -285,8 +322,15 @@ def draw_model(
     check_choice(color_by, COLOR_BY, "color_by")
     with reporting(progress) as shown:
         shown.stage("tracing the model")
-        op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                               dtypes=dtypes, tracer=tracer, mode=mode)
+        try:
+            op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                                   dtypes=dtypes, tracer=tracer, mode=mode)
+        except TraceError as e:  # the partial diagram, drawn as asked
+            attach_partial_diagram(e, engine=engine, orientation=orientation or "LR",
+                                   theme=theme, clusters=clusters, title=title, wrap=wrap,
+                                   legend=legend, show_params=show_params,
+                                   show_macs=show_macs, color_by=color_by)
+            raise
         shown.stage("building layers")
         graph = layer_graph(op_graph, depth=depth, fold=fold,
                             collapse_repeats=collapse_repeats, hide=hide,

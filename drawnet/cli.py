@@ -8,6 +8,10 @@
 - ``model.pt2`` — a saved ``torch.export`` program; ``model.pt`` / ``.ts`` — a TorchScript
   archive (``torch.jit.save``).
 
+Inputs are shapes (``--input 1,3,224,224``, once per positional input, with ``--dtype``),
+or, for lists and dicts of tensors and keyword inputs, ``--inputs FILE.py:NAME`` (see
+:mod:`drawnet.inputfile`). ``render --partial`` writes how far a failed trace got.
+
 Saved files are loaded without running code from them (see :mod:`drawnet.loaders`): a
 ``.pt2`` archive is rebuilt from the members a program needs, each checked, before
 ``torch.export.load`` sees it, and a ``torch.save`` file is read with
@@ -39,7 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from drawnet.errors import DrawnetError, InputError, OptionError
+from drawnet.errors import DrawnetError, InputError, OptionError, TraceError
 from drawnet.quiet import quiet_torch
 
 USAGE_ERROR = 2
@@ -203,6 +207,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE",
                    help="an input shape such as 1,3,224,224 (repeat for several inputs; "
                         "optional for a .pt2, which stores example inputs)")
+    p.add_argument("--inputs", default=None, metavar="FILE.py:NAME",
+                   help="inputs from Python instead of --input shapes: NAME (or what "
+                        "calling it gives) is input_data, or an (args, kwargs) pair; for "
+                        "lists or dicts of tensors (e.g. detection models)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
     p.add_argument("--tracer", default="auto", help="auto (default), meta, export, eager or jit")
@@ -260,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--theme", default="default", help="default or print")
     r.add_argument("--title", default=None, help="a title above the diagram")
     r.add_argument("--engine", default="auto", help="Graphviz engine (see drawnet.render)")
+    r.add_argument("--partial", action="store_true",
+                   help="if the trace fails, write how far it got to -o (the failing "
+                        "layer marked red); the exit status stays 2")
     r.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="stop a Graphviz layout after this long (default 60)")
     s = sub.add_parser("summary", help="print per-layer params, shapes and MACs (torchinfo-style)")
@@ -276,6 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default=None,
                    help="write to this file instead of stdout (- is stdout)")
     return parser
+
+
+def _model_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for draw_model/summary: shapes from --input, or --inputs."""
+    if args.inputs is None:
+        size, dtypes = _inputs(args)
+        return {"input_size": size, "dtypes": dtypes}
+    if args.input or args.dtype:
+        raise OptionError("give either --input shapes or --inputs FILE.py:NAME, not both")
+    from drawnet.inputfile import load_inputs
+
+    data, kwargs = load_inputs(args.inputs)
+    return {"input_data": data, "kwargs": kwargs}
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -378,6 +402,24 @@ def _check_render(args: argparse.Namespace) -> str:
     return fmt
 
 
+def _write_partial(error: TraceError, args: argparse.Namespace, fmt: str) -> None:
+    """``--partial``: write how far the failed trace got where the diagram would have gone."""
+    from drawnet.cli_checks import STDOUT
+
+    partial: Any = error.diagram
+    if partial is None:
+        print("drawnet: no partial diagram: the tracer that failed saw no layer "
+              "(export and jit fail inside torch)", file=sys.stderr)
+        return
+    if args.output == STDOUT:
+        _write_stdout(partial.pipe(fmt, timeout=args.timeout))
+        where = f"{fmt.upper()} to stdout"
+    else:
+        where = str(partial.save(Path(args.output), format=fmt, timeout=args.timeout))
+    print(f"drawnet: wrote the partial diagram ({where}): the trace stopped at the layer "
+          "marked red", file=sys.stderr)
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -412,21 +454,27 @@ def _render(args: argparse.Namespace) -> int:
 
     # Check what is cheap before importing torch, loading and tracing the model.
     fmt = _check_render(args)
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     to_stdout = args.output == STDOUT
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
         model = load_model(args.spec, trust_pickle=args.trust_pickle)
-        diagram = draw_model(
-            model, size, dtypes=dtypes, orientation=args.orientation, tracer=args.tracer,
-            depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
-            title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
-            collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
-            wrap=not args.no_wrap,
-            show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
-            max_boxes=args.max_boxes, progress=shown, fit=args.fit,
-        )
+        try:
+            diagram = draw_model(
+                model, **inputs, orientation=args.orientation, tracer=args.tracer,
+                depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
+                title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
+                collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
+                wrap=not args.no_wrap,
+                show_params=args.show_params, show_macs=args.show_macs,
+                color_by=args.color_by, max_boxes=args.max_boxes, progress=shown,
+                fit=args.fit,
+            )
+        except TraceError as e:
+            if args.partial:
+                _write_partial(e, args, fmt)
+            raise
         if to_stdout:
             data = diagram.pipe(fmt, timeout=args.timeout)
         else:
@@ -466,12 +514,12 @@ def _summary(args: argparse.Namespace) -> int:
         check_target(Path(output))
     _check_options(args)
     columns = check_columns(args.columns or DEFAULT_COLUMNS)
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
         model = load_model(args.spec, trust_pickle=args.trust_pickle)
-        result = summary(model, size, dtypes=dtypes, depth=args.depth, tracer=args.tracer,
+        result = summary(model, **inputs, depth=args.depth, tracer=args.tracer,
                          mode=mode, columns=columns, progress=shown)
     text = result.to_text(fmt)
     if output != STDOUT:

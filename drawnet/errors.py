@@ -34,7 +34,26 @@ class ModelTypeError(DrawnetError, TypeError):
 
 
 class TraceError(DrawnetError, RuntimeError):
-    """Running or tracing the model failed; the cause is chained."""
+    """Running or tracing the model failed; the cause is chained.
+
+    ``diagram`` is the picture of how far the trace got (a :class:`drawnet.Diagram`
+    with the failing layer marked red and the error written under it), or None when the
+    tracer that failed saw no op (``export`` and ``jit`` fail inside torch). In Jupyter,
+    ``err.diagram`` (or ``err`` itself, as a cell's last expression) shows it.
+    ``partial`` is the op-level graph it is drawn from.
+    """
+
+    diagram: object | None = None
+    partial: object | None = None
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[
+        str, str
+    ]:
+        """Jupyter display: the partial diagram when there is one, and the message."""
+        show = getattr(self.diagram, "_repr_mimebundle_", None)
+        bundle: dict[str, str] = dict(show(include, exclude)) if callable(show) else {}
+        bundle["text/plain"] = f"{type(self).__name__}: {self}"
+        return bundle
 
 
 class RenderError(DrawnetError, RuntimeError):

@@ -390,21 +390,20 @@ class Summary:
         raise choices(column, COLUMNS, "column")
 
     def _total_blocks(self) -> list[list[tuple[str, str]]]:
-        unit, value = _readable(self.total_macs)
         counts = [
             ("Total params", f"{self.total_params:,}"),
             ("Trainable params", f"{self.trainable_params:,}"),
             ("Non-trainable params", f"{self.non_trainable_params:,}"),
-            (f"Total mult-adds ({unit})", value),
+            _with_unit("Total mult-adds", *_readable(self.total_macs)),
         ]
         if "flops" in self.columns:
-            unit, value = _readable(self.total_flops)
-            counts.append((f"Total FLOPs ({unit})", value))
+            counts.append(_with_unit("Total FLOPs", *_readable(self.total_flops)))
         sizes = [
-            ("Input size (MB)", f"{self.input_bytes / 1e6:0.2f}"),
-            ("Forward/backward pass size (MB)", f"{self.forward_backward_bytes / 1e6:0.2f}"),
-            ("Params size (MB)", f"{self.param_bytes / 1e6:0.2f}"),
-            ("Estimated Total Size (MB)", f"{self.total_bytes / 1e6:0.2f}"),
+            _with_unit(name, *_readable_bytes(n)) for name, n in (
+                ("Input size", self.input_bytes),
+                ("Forward/backward pass size", self.forward_backward_bytes),
+                ("Params size", self.param_bytes),
+                ("Estimated Total Size", self.total_bytes))
         ]
         return [counts, sizes]
 
@@ -499,10 +498,41 @@ def _shape_text(shape: Shape | None) -> str:
 
 
 def _readable(n: int) -> tuple[str, str]:
-    """torchinfo's ``to_readable``: T, G or M, two decimals unless a whole number."""
-    unit, scaled = ("T", n / 1e12) if n >= 1e12 else ("G", n / 1e9) if n >= 1e9 else (
-        "M", n / 1e6)
-    return unit, (f"{int(scaled):,d}" if scaled.is_integer() else f"{scaled:,.2f}")
+    """torchinfo's ``to_readable`` (T, G or M, two decimals unless a whole number), but
+    never rounded to zero: a count under 0.005 M is given in k, under a thousand as it is.
+
+    Example:
+        >>> _readable(1_814_083_944), _readable(40_320), _readable(4_032), _readable(40)
+        (('G', '1.81'), ('M', '0.04'), ('k', '4.03'), ('', '40'))
+    """
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if n >= size or (unit == "M" and n >= 5_000):
+            scaled = n / size
+            return unit, (f"{int(scaled):,d}" if scaled.is_integer() else f"{scaled:,.2f}")
+    if n >= 1_000:
+        return "k", f"{n / 1e3:,.2f}"
+    return "", f"{n:,d}"
+
+
+def _readable_bytes(n: int) -> tuple[str, str]:
+    """A size in MB, as torchinfo gives it, unless that rounds to 0.00: then kB, or B
+    under a kilobyte (a true 0 stays ``0.00`` MB).
+
+    Example:
+        >>> _readable_bytes(87_110_000), _readable_bytes(602_112), _readable_bytes(2_048)
+        (('MB', '87.11'), ('MB', '0.60'), ('kB', '2.05'))
+        >>> _readable_bytes(16), _readable_bytes(0)
+        (('B', '16'), ('MB', '0.00'))
+    """
+    if n >= 5_000 or n == 0:
+        return "MB", f"{n / 1e6:0.2f}"
+    if n >= 1_000:
+        return "kB", f"{n / 1e3:0.2f}"
+    return "B", f"{n:,d}"
+
+
+def _with_unit(name: str, unit: str, value: str) -> tuple[str, str]:
+    return (f"{name} ({unit})" if unit else name), value
 
 
 def _bytes_text(n: int) -> str:
@@ -687,7 +717,8 @@ def build_summary(graph: ir.Graph, *, depth: int | None = 3,
     for i, d in enumerate(drafts):
         info = modules.get(d.path)
         is_leaf = info.is_leaf if info is not None else not children[i]
-        if d.called and is_leaf and incl_params.get(d.path, 0) > 0 and d.outputs:
+        holds = incl_params.get(d.path, 0) > 0 or (info is not None and info.tied_params > 0)
+        if d.called and is_leaf and holds and d.outputs:  # tied weights too (a tied LM head)
             forward_backward += 2 * d.outputs[0].nbytes
         if not shown(i):
             continue

@@ -19,7 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import drawnet
 from drawnet import ir
 from drawnet.errors import InputError, OptionError, TraceError
-from tests.fingerprint import fingerprint
+from tests.fingerprint import assert_same_modules, fingerprint
 from tests.models import Branchy, TwoInputs
 
 TRACERS = ("meta", "export", "eager")
@@ -36,6 +36,7 @@ def assert_untouched(before: dict[str, Any], after: dict[str, Any]) -> None:
             assert b[:-1] == a[:-1], f"{kind} {b[0]} changed device/dtype/flags"
             if b[-1].device.type != "meta":
                 assert torch.equal(b[-1], a[-1]), f"{kind} {b[0]} changed value"
+    assert_same_modules(before["modules"], after["modules"])
 
 
 class Spy(TorchDispatchMode):

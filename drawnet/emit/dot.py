@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,6 +43,10 @@ from drawnet.passes.layers import CONTAINERS
 ORIENTATIONS = ("LR", "TB")
 COLOR_BY = ("family", "macs", "params", "flops")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@#/-")
+
+
+FAILED_COLOR = "#d62728"
+"""Border of the layer a failed trace stopped in, and colour of the error text."""
 
 
 def dot_id(node_id: str) -> str:
@@ -383,11 +388,17 @@ def _legend(graph: ir.Graph, style: Style, peak: int) -> str | None:
             + "".join(cells) + "</TR></TABLE>")
 
 
-def _heading(title: str | None, legend: str | None, th: Theme) -> str:
-    """The graph label: the title (bold) over the colour key, or '' for neither."""
+def _heading(title: str | None, legend: str | None, th: Theme, error: str = "") -> str:
+    """The graph label: the title (bold), the error of a failed trace (red, wrapped),
+    and the colour key, or '' for none."""
     rows = []
     if title:
         rows.append(f'<TR><TD ALIGN="LEFT"><B>{escape_html(title)}</B></TD></TR>')
+    if error:
+        lines = textwrap.wrap(f"trace failed: {error}", 100, max_lines=5, placeholder=" …")
+        text = "<BR ALIGN=\"LEFT\"/>".join(escape_html(line) for line in lines)
+        rows.append(f'<TR><TD ALIGN="LEFT">{_font(text, th.fontsize, FAILED_COLOR)}'
+                    '<BR ALIGN="LEFT"/></TD></TR>')
     if legend:
         rows.append(f'<TR><TD ALIGN="LEFT">{legend}</TD></TR>')
     if not rows:
@@ -577,7 +588,9 @@ def to_dot(
     }
     show_legend = legend if legend is not None else (th.name != "print" or color_by != "family")
     legend_table = _legend(graph, style, peak) if show_legend else None
-    heading = _heading(title, legend_table, th)
+    # a partial diagram (drawnet.trace.partial): the failed layer and the error
+    failed, error = graph.get_meta("failed"), graph.get_meta("error")
+    heading = _heading(title, legend_table, th, error)
     if place.true_size:
         # saved at the size it is printed: Graphviz scales a larger drawing down to fit
         graph_attrs["size"] = f"{place.width / 72:.3f},{place.height / 72:.3f}"
@@ -645,6 +658,8 @@ def to_dot(
         for node_id in members.get(cluster, []):
             n_attrs = node_attrs(by_id[node_id], style, calls.get(node_id), peak,
                                  node_base.get(node_id, ""), own_path.get(node_id))
+            if node_id == failed:  # the layer a failed trace stopped in
+                n_attrs.update(color=FAILED_COLOR, penwidth=2.4)
             lines.append(f"{indent}{dot_id(node_id)} [{_attrs(n_attrs)}];")
         for child in reversed(children.get(cluster, [])):
             todo.append(("close", "", indent))

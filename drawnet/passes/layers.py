@@ -101,6 +101,39 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     ``depth=None`` opens every module down to its leaves; ``depth=1`` draws each child of
     the root as one box.
     """
+    opened: set[str] = set()
+    for _ in range(8):
+        ordered, edge_list = _layers(graph, depth, hide_reshapes, opened)
+        stuck = _on_cycles(ordered, edge_list)
+        boxes = {n.id for n in ordered if n.kind in ("module", "block")} & stuck
+        if not stuck or not boxes:
+            break
+        # A box whose ops ran interleaved with ops outside it (a call the tracer could
+        # not scope exactly) would close a loop: draw that call's ops one by one.
+        opened |= boxes
+    return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
+
+
+def _on_cycles(nodes: list[ir.Node], edges: list[ir.Edge]) -> set[str]:
+    """Ids of nodes that no topological order can place (on or after a cycle)."""
+    indeg = {n.id: 0 for n in nodes}
+    succ: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for e in edges:
+        if e.src in indeg and e.dst in indeg and e.src != e.dst:
+            succ[e.src].append(e.dst)
+            indeg[e.dst] += 1
+    ready = [k for k, d in indeg.items() if d == 0]
+    while ready:
+        k = ready.pop()
+        for s in succ[k]:
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                ready.append(s)
+    return {k for k, d in indeg.items() if d > 0}
+
+
+def _layers(graph: ir.Graph, depth: int | None, hide_reshapes: bool,
+            opened: set[str]) -> tuple[list[ir.Node], list[ir.Edge]]:
     leaf = {m.path: m.is_leaf for m in graph.modules}
     classes = {m.path: m.class_name for m in graph.modules}
     modules = {m.path: m for m in graph.modules}
@@ -115,6 +148,8 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     opaque = frozenset(c.id for c in graph.calls if c.id not in with_children)
     for n in graph.nodes:
         box = box_of(n, leaf, classes, depth, paths, opaque) if n.kind == "function" else None
+        if box in opened:
+            box = None
         if box is None:
             mapping[n.id] = n.id
             singles[n.id] = n
@@ -156,8 +191,7 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     if hide_reshapes:
         ordered, edge_list = bypass(ordered, edge_list,
                                      lambda n: n.kind == "function" and n.op in RESHAPE_OPS)
-    ordered, edge_list = _prune_unreached(ordered, edge_list)
-    return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
+    return _prune_unreached(ordered, edge_list)
 
 
 def bypass(
