@@ -205,6 +205,8 @@ def output_node(name: str, metas: tuple[ir.TensorMeta, ...]) -> ir.Node:
 FailureKind = str
 DATA_DEPENDENT = "data-dependent"
 """A failure caused by control flow on tensor values (``if x.sum() > 0``)."""
+REJECTED = "rejected"
+"""A failure a real run would hit too (a shape mismatch): no other tracer is tried."""
 
 _DATA_MARKS = (
     "cannot be called on meta tensors", "data-dependent", "data dependent",
@@ -219,7 +221,8 @@ class TracerFailure(TraceError):
 
     ``tracer`` failed ``place`` (``in layer1.0.conv1 · Conv2d (input 1×64×56×56)``)
     because of ``cause`` (``RuntimeError: ...``); ``kind`` is :data:`DATA_DEPENDENT` when
-    the model branched on tensor values, else ``""``.
+    the model branched on tensor values, :data:`REJECTED` when a real run would fail
+    there too, else ``""``.
     """
 
     def __init__(self, message: str, *, tracer: str, place: str = "", cause: str = "",

@@ -25,6 +25,7 @@ from drawnet import ir, stats
 from drawnet.errors import TraceError
 from drawnet.trace.common import (
     DATA_DEPENDENT,
+    REJECTED,
     TracerFailure,
     cause_text,
     failure_kind,
@@ -38,6 +39,9 @@ from drawnet.trace.common import (
     tensor_meta,
 )
 from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.moe import RULES as _MOE_RULES
+from drawnet.trace.recurrent import RULES as _RNN_RULES
+from drawnet.trace.scalars import NOTHING, Values
 
 # Calls whose results say nothing about the architecture.
 _SKIP = frozenset({
@@ -80,6 +84,8 @@ class _Recorder:
         self.producer: dict[int, tuple[weakref.ref[Any], str]] = {}
         self.ops_in_call: dict[str, int] = {}
         self.call_paths: dict[str, str] = {}
+        self.values: Values | None = None  # CPU values beside a meta run (scalars.py)
+        self.op_error: tuple[BaseException, bool] | None = None  # (error, a real run's too)
 
     # -- tensors --------------------------------------------------------------------
     def producer_of(self, t: Any) -> str | None:
@@ -287,10 +293,35 @@ def _shape_rule(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any
     return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
 
 
+_MORE_RULES = {**_RNN_RULES, **_MOE_RULES}
+
+
+def _run_op(torch: Any, func: Callable[..., Any], name: str, args: Any,
+            kwargs: dict[str, Any], recorder: _Recorder | None = None) -> Any:
+    """Run one op: a shape rule on meta tensors where one applies, else torch itself."""
+    result = None
+    if name in _SAME_SHAPE or name in _CAT or name in _SHAPE_RULES:
+        result = _meta_shortcut(torch, name, args, kwargs)
+    elif name in _MORE_RULES:
+        result = _MORE_RULES[name](torch, args, kwargs)
+    if result is None:
+        try:
+            result = func(*args, **kwargs)
+        except Exception as e:
+            if recorder is not None and recorder.values is not None \
+                    and recorder.op_error is None:
+                from drawnet.trace.failfast import replay_rejects
+
+                recorder.op_error = (e, replay_rejects(func, args, kwargs, e))
+            raise
+    return result
+
+
 def _make_mode(recorder: _Recorder) -> Any:
     from torch.overrides import TorchFunctionMode
 
     torch = recorder._torch
+    values = recorder.values
 
     class _RecordMode(TorchFunctionMode):
         def __torch_function__(
@@ -298,11 +329,16 @@ def _make_mode(recorder: _Recorder) -> Any:
         ) -> Any:
             kwargs = kwargs or {}
             name = _op_name(func)
-            result = None
-            if name in _SAME_SHAPE or name in _CAT or name in _SHAPE_RULES:
-                result = _meta_shortcut(torch, name, args, kwargs)
-            if result is None:
-                result = func(*args, **kwargs)
+            result = NOTHING
+            if values is not None:
+                try:
+                    result = values.call(func, name, args, kwargs)
+                except Exception as e:
+                    if recorder.op_error is not None and recorder.op_error[0] is e:
+                        raise  # the op's own error, from the meta run
+                    result = NOTHING  # values could not be made: the plain meta run
+            if result is NOTHING:
+                result = _run_op(torch, func, name, args, kwargs, recorder)
             if name in _SKIP:
                 return result
             outs = [t for _, t in flatten_tensors(result)]
@@ -371,6 +407,8 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
                 )
             stand_ins = {name: b.clone() for name, b in model.named_buffers()}
         args, kwargs = materialize(inputs, device, fill=tracer != "meta")
+        if tracer == "meta":
+            rec.values = _values_for(rec, model, inputs, args, kwargs, stand_ins)
         for spec, t in zip(inputs.args, args, strict=False):
             rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
                                      label=spec.name, outputs=(tensor_meta(t),)))
@@ -402,7 +440,41 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
     finally:
         for h in handles:
             h.remove()
-    return finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    graph = finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    if rec.values is not None and rec.values.notes():
+        graph = graph.replace(meta=(*graph.meta, *(("note", n) for n in rec.values.notes())))
+    return graph
+
+
+def _values_for(rec: _Recorder, model: Any, inputs: ModelInputs, args: tuple[Any, ...],
+                kwargs: dict[str, Any], stand_ins: dict[str, Any]) -> Values:
+    """CPU values for a meta run: the inputs' and small integer buffers'."""
+    import torch
+
+    root = type(model).__name__
+
+    def place() -> str:
+        where = rec.where()
+        if where is None:
+            return f"in {root}.forward"
+        path, cls, _ = where
+        return f"in {path} · {cls}" if cls else f"in {path}"
+
+    device = _model_device(model)
+    values = Values(place, mix_cpu=device.type in ("cpu", "meta"),
+                    run=lambda f, n, a, k: _run_op(torch, f, n, a, k, rec))
+    for spec, t in [*zip(inputs.args, args, strict=False),
+                    *((s, kwargs.get(s.name)) for s in inputs.kwargs)]:
+        if isinstance(t, torch.Tensor):
+            if spec.tensor is not None:
+                values.seed(t, spec.tensor)
+            else:
+                values.seed_fill(t)
+    if device.type != "meta":  # index-like buffers (position ids, masks); never weights
+        for name, b in model.named_buffers():
+            if name in stand_ins and not (b.dtype.is_floating_point or b.dtype.is_complex):
+                values.seed(stand_ins[name], b)
+    return values
 
 
 def finish_graph(
@@ -583,6 +655,7 @@ def on_meta(model: Any) -> bool:
 def failure(
     tracer: str, e: BaseException, where: tuple[str, str, tuple[ir.TensorMeta, ...]] | None,
     model: Any, *, place: str | None = None, root_inputs: tuple[ir.TensorMeta, ...] = (),
+    kind: str | None = None,
 ) -> TracerFailure:
     """The :class:`TracerFailure` for exception ``e`` raised while ``tracer`` ran the model.
 
@@ -604,7 +677,7 @@ def failure(
         else:
             place = place_text(*where, expects=_expects(model, where[0], where[1]))
     cause = cause_text(e)
-    kind = failure_kind(e)
+    kind = failure_kind(e) if kind is None else kind
     return TracerFailure(f"{tracer} trace failed {place}: {cause}; {hint(tracer, kind, model)}",
                          tracer=tracer, place=place, cause=cause, kind=kind)
 
@@ -637,6 +710,8 @@ def hint(tracer: str, kind: str, model: Any) -> str:
         "the model branches on tensor values, which only a real run can follow: use tracer='eager'"
     """
     meta_weights = on_meta(model)
+    if kind == REJECTED:
+        return "a real run stops there too: check the input shapes and dtypes"
     if kind == DATA_DEPENDENT:
         if meta_weights:
             return ("the model branches on tensor values, which only a real run can follow, "
@@ -656,5 +731,23 @@ def hint(tracer: str, kind: str, model: Any) -> str:
 
 
 def _trace_error(e: BaseException, rec: _Recorder, tracer: str, model: Any) -> TraceError:
+    from drawnet.trace.failfast import own_python_error
+
     roots = tuple(n.outputs[0] for n in rec.nodes if n.kind == "input" and n.outputs)
-    return failure(tracer, e, rec.where(), model, root_inputs=roots)
+    rejected = rec.values is not None and (
+        (rec.op_error is not None and rec.op_error[1] and _caused_by(e, rec.op_error[0]))
+        or (rec.op_error is None and own_python_error(e)))
+    return failure(tracer, e, rec.where(), model, root_inputs=roots,
+                   kind=REJECTED if rejected else None)
+
+
+def _caused_by(e: BaseException, origin: BaseException) -> bool:
+    """Whether ``e`` is ``origin`` or was raised while handling it."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if cur is origin:
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
