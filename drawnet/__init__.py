@@ -23,6 +23,7 @@ from drawnet.errors import (
 )
 from drawnet.notebook import Diagram
 from drawnet.summary import Summary
+from drawnet.traced import TracedModel, traced
 
 __version__ = "0.1.0"
 
@@ -37,10 +38,12 @@ __all__ = [
     "Summary",
     "Theme",
     "TraceError",
+    "TracedModel",
     "UnsafeFileError",
     "__version__",
     "draw_model",
     "model_stats",
     "summary",
     "trace_model",
+    "traced",
 ]

@@ -32,6 +32,9 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
+    ``model`` may also be a :class:`~drawnet.traced.TracedModel` (from
+    :func:`drawnet.traced`): its graph is returned without tracing again.
+
     Example:
         >>> import torch, drawnet
         >>> g = drawnet.trace_model(torch.nn.Sequential(torch.nn.Linear(4, 2)), [1, 4])
@@ -40,6 +43,11 @@ def trace_model(
     """
     from drawnet.trace import check_model, trace
     from drawnet.trace.inputs import parse_inputs
+    from drawnet.traced import TracedModel, reuse
+
+    if isinstance(model, TracedModel):
+        given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
+        return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
 
     check_model(model)
     inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)

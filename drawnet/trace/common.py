@@ -17,6 +17,7 @@ MODULE_ATTRS = (
     "num_embeddings", "embedding_dim", "input_size", "hidden_size", "num_layers",
     "bidirectional", "batch_first", "proj_size", "embed_dim", "num_heads", "kdim", "vdim",
     "output_size", "scale_factor", "mode", "p", "nf", "nx", "negative_slope", "upscale_factor",
+    "num_experts", "top_k",
 )
 _RNN_ONLY = frozenset({"input_size", "hidden_size", "num_layers"})
 

@@ -38,6 +38,7 @@ from drawnet.trace.common import (
     simple_value,
     tensor_meta,
 )
+from drawnet.trace.fastops import RULES as _FAST_RULES
 from drawnet.trace.inputs import ModelInputs, materialize
 from drawnet.trace.moe import RULES as _MOE_RULES
 from drawnet.trace.recurrent import RULES as _RNN_RULES
@@ -293,7 +294,7 @@ def _shape_rule(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any
     return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
 
 
-_MORE_RULES = {**_RNN_RULES, **_MOE_RULES}
+_MORE_RULES = {**_FAST_RULES, **_RNN_RULES, **_MOE_RULES}
 
 
 def _run_op(torch: Any, func: Callable[..., Any], name: str, args: Any,

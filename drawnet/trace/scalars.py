@@ -88,6 +88,9 @@ _VALUE_FREE = frozenset({"zeros_like", "ones_like", "full_like", "empty_like", "
 _CHOICES = frozenset({"topk", "argmax", "argmin", "max", "min", "sort", "argsort", "kthvalue"})
 _INDEX_ONLY = frozenset({"argmax", "argmin", "argsort"})
 _TO_CPU = frozenset({"cpu", "numpy", "__array__"})
+# Ops that need more than a look-up even when no input has a value.
+_SPECIAL = _CHOICES | _VALUE_FREE | frozenset(_SHAPE_READS) | frozenset({
+    "__getitem__", "__setitem__", "repeat_interleave", "__iter__"})
 
 
 def _is_inplace(name: str, kwargs: dict[str, Any]) -> bool:
@@ -261,11 +264,18 @@ class Values:
                     args[0], torch.Tensor) and self.has(args[0]):
                 self._compute(func, name, args, kwargs, [args[0]], known=result)
             return result
-        tensors = list(_tensors(args, kwargs, torch))
+        tensors = _tensor_list(args, kwargs, torch.Tensor)
         if not tensors:
             if name in _FACTORIES and _meta_device(kwargs, torch):
                 return self._factory(func, args, kwargs)
             return NOTHING
+        if name not in _SPECIAL:  # the common case: meta tensors without values
+            table = self._table
+            for t in tensors:
+                if t.device.type != "meta" or id(t) in table:
+                    break
+            else:
+                return NOTHING
         metas = [t for t in tensors if t.device.type == "meta"]
         if not metas:
             if _names_meta(args, kwargs, torch):  # ``cpu_mask.to(x.device)``
@@ -596,6 +606,25 @@ def _same(t: Any) -> Any:
 
 def _call(func: Callable[..., Any], name: str, args: Any, kwargs: dict[str, Any]) -> Any:
     return func(*args, **kwargs)
+
+
+def _tensor_list(args: Any, kwargs: dict[str, Any], tensor: type) -> list[Any]:
+    """Every tensor in ``args`` and ``kwargs`` (as :func:`_tensors`), fast for flat calls."""
+    out: list[Any] = []
+    for group in (args, kwargs.values()):
+        for a in group:
+            if isinstance(a, tensor):
+                out.append(a)
+            elif isinstance(a, list | tuple | slice | dict):
+                out.extend(_tensors((a,), {}, _Torch(tensor)))
+    return out
+
+
+class _Torch:
+    """The one attribute :func:`_tensors` needs from the torch module."""
+
+    def __init__(self, tensor: type) -> None:
+        self.Tensor = tensor
 
 
 def _tensors(args: Any, kwargs: dict[str, Any], torch: Any) -> Iterator[Any]:
