@@ -9,8 +9,9 @@ it too:
   shapes, dtypes and strides, raises as well (its checks are the real kernel's). Inputs
   above :data:`REPLAY_BYTES` are not replayed, and failures that name the meta device, a
   missing meta kernel or tensor values are never the model's own;
-- raised by the model's Python code itself (a ``ValueError`` or an ``assert`` on shapes,
-  outside torch and drawnet): the shapes it checked are those of a real run.
+- raised by the model's Python code itself (a ``ValueError``, an ``assert`` or a
+  ``torch._assert`` on shapes, outside torch and drawnet) or by a ``torch.nn`` module's
+  own checks (``nn.LSTM`` on its input size): the shapes checked are those of a real run.
 
 Example:
     >>> import torch
@@ -29,11 +30,14 @@ from typing import Any
 
 from drawnet.trace.common import DATA_DEPENDENT, failure_kind
 
-REPLAY_BYTES = 1 << 24
-"""Largest total input (bytes) an op is replayed on for real."""
+REPLAY_BYTES = 1 << 30
+"""Largest total input (bytes) an op is replayed on. Floating-point tensors are left
+uninitialised (``torch.empty``: no page is touched unless the op computes), integer and
+boolean ones zero-filled (valid indices) up to :data:`FILLED_BYTES`."""
+FILLED_BYTES = 1 << 24
 
 _ARTEFACT_MARKS = ("meta", "Meta", "device", "no data", "fake", "Fake")
-_OWN_TYPES = (ValueError, AssertionError, TypeError, IndexError, KeyError)
+_OWN_TYPES = (ValueError, AssertionError, TypeError, IndexError, KeyError, RuntimeError)
 
 
 def _artefact(exc: BaseException) -> bool:
@@ -53,22 +57,28 @@ def _artefact(exc: BaseException) -> bool:
 def replay_rejects(func: Any, args: Any, kwargs: dict[str, Any], exc: BaseException) -> bool:
     """Whether the op ``func`` that raised ``exc`` on meta tensors also raises on CPU.
 
-    Meta tensors become zero-filled CPU tensors of the same shape, dtype and strides;
-    every other argument is passed as it was.
+    Meta tensors become CPU tensors of the same shape, dtype and strides (integers and
+    booleans zero, floats uninitialised); every other argument is passed as it was.
     """
     import torch
 
     if _artefact(exc):
         return False
-    total = 0
+    total = filled = 0
 
     def walk(v: Any, depth: int) -> Any:
-        nonlocal total
+        nonlocal total, filled
         if isinstance(v, torch.Tensor):
             if v.device.type != "meta":
                 return v
-            total += v.numel() * v.element_size()
-            if total > REPLAY_BYTES:
+            size = v.numel() * v.element_size()
+            total += size
+            if v.dtype.is_floating_point or v.dtype.is_complex:
+                if total > REPLAY_BYTES:
+                    raise OverflowError
+                return torch.empty_like(v, device="cpu")
+            filled += size
+            if filled > FILLED_BYTES or total > REPLAY_BYTES:
                 raise OverflowError
             return torch.zeros_like(v, device="cpu")
         if isinstance(v, torch.device) and v.type == "meta":
@@ -93,9 +103,10 @@ def replay_rejects(func: Any, args: Any, kwargs: dict[str, Any], exc: BaseExcept
 
 
 def own_python_error(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised by the model's own Python code (not by torch or drawnet),
-    as a ``ValueError``/``AssertionError``/``TypeError``/``IndexError``/``KeyError`` that
-    does not come from the meta device or from tensor values.
+    """Whether ``exc`` was raised by the model's own Python code or a ``torch.nn`` module's
+    checks (not by other torch code or drawnet), as a ``ValueError``, ``AssertionError``,
+    ``TypeError``, ``IndexError``, ``KeyError`` or ``RuntimeError`` that does not come
+    from the meta device or from tensor values.
 
     Example:
         >>> def forward():
@@ -108,12 +119,17 @@ def own_python_error(exc: BaseException) -> bool:
     """
     if not isinstance(exc, _OWN_TYPES) or _artefact(exc):
         return False
+    frames = []
     tb = exc.__traceback__
-    last = None
     while tb is not None:
-        last = tb
+        frames.append(tb.tb_frame.f_code)
         tb = tb.tb_next
-    if last is None:
+    while frames and frames[-1].co_name == "_assert" and frames[-1].co_filename.replace(
+            os.sep, "/").endswith("/torch/__init__.py"):
+        frames.pop()  # ``torch._assert(cond, msg)`` is the model's own check
+    if not frames:
         return False
-    path = last.tb_frame.f_code.co_filename.replace(os.sep, "/")
+    path = frames[-1].co_filename.replace(os.sep, "/")
+    if "/torch/nn/modules/" in path:  # a module's own check (``LSTM`` on the input size)
+        return True
     return not any(part in path for part in ("/torch/", "/drawnet/trace/", "/drawnet/stats"))
