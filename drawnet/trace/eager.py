@@ -323,11 +323,20 @@ def _make_mode(recorder: _Recorder) -> Any:
 
     torch = recorder._torch
     values = recorder.values
+    # Property reads that only look at metadata (the recorder's own hooks read them for
+    # every tensor): answered before any bookkeeping.
+    plain = frozenset(
+        getattr(torch.Tensor, a).__get__ for a in (
+            "shape", "dtype", "device", "ndim", "is_meta", "is_cuda", "is_sparse", "layout",
+            "requires_grad", "is_quantized", "grad_fn", "is_leaf", "itemsize")
+        if hasattr(getattr(torch.Tensor, a, None), "__get__"))
 
     class _RecordMode(TorchFunctionMode):
         def __torch_function__(
             self, func: Callable[..., Any], types: Any, args: Any = (), kwargs: Any = None
         ) -> Any:
+            if func in plain:
+                return func(*args, **(kwargs or {}))
             kwargs = kwargs or {}
             name = _op_name(func)
             result = NOTHING
