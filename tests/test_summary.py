@@ -360,10 +360,10 @@ def test_to_pandas() -> None:
     assert df.loc[1, "output_shape"] == (1, 64, 112, 112)
 
 
-def test_missing_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_pandas_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
     s = build_summary(resnet18()[1])
-    with pytest.raises(MissingDependencyError, match=r"pip install drawnet\[pandas\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install pandas"):
         s.to_pandas()
     with pytest.raises(ImportError, match="model_stats"):
         drawnet.model_stats(nn.Linear(4, 2), [1, 4])

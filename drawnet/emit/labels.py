@@ -77,7 +77,16 @@ def shape_text(shape: Sequence[int]) -> str:
 
 
 def shapes_text(metas: Sequence[TensorMeta], limit: int = 3) -> str:
-    """Several shapes, comma separated, at most ``limit`` of them."""
+    """Several shapes, comma separated, at most ``limit`` of them; equal shapes once.
+
+    Example:
+        >>> shapes_text([TensorMeta((1, 8)), TensorMeta((1, 8)), TensorMeta((1, 8))])
+        '3 × (1×8)'
+        >>> shapes_text([TensorMeta((1, 8)), TensorMeta((2,))])
+        '1×8, 2'
+    """
+    if len(metas) > 1 and len({m.shape for m in metas}) == 1:
+        return f"{len(metas)} × ({shape_text(metas[0].shape)})"
     parts = [shape_text(m.shape) for m in metas[:limit]]
     if len(metas) > limit:
         parts.append(f"+{len(metas) - limit}")
@@ -138,6 +147,14 @@ def describe(class_name: str, attrs: Mapping[str, AttrValue]) -> str:
         parts.append(f"top-{top_k} of {experts}" if isinstance(top_k, int) else experts)
     elif "embed_dim" in a and "num_heads" in a:
         parts.append(f"{a['embed_dim']}, {a['num_heads']} heads")
+    elif isinstance(a.get("num_heads"), int):
+        parts.append(f"{a['num_heads']} heads")
+        window = a.get("window_size")
+        if window is not None:
+            parts.append(f"window {_kernel(window)}")
+        shift = a.get("shift_size")
+        if shift is not None and not (shift == 0 or (isinstance(shift, tuple) and not any(shift))):
+            parts.append(f"shift {_pair(shift)}")
     elif "num_features" in a:
         parts.append(str(a["num_features"]))
     elif "normalized_shape" in a:
@@ -153,7 +170,7 @@ ABBREVIATIONS = {
     "BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN", "SyncBatchNorm": "BN",
     "FrozenBatchNorm2d": "BN", "GroupNorm": "GN", "LayerNorm": "LN", "InstanceNorm2d": "IN",
     "relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
-    "hardswish": "Hardswish", "relu6": "ReLU6",
+    "hardswish": "Hardswish", "relu6": "ReLU6", "rotary embedding": "RoPE",
 }
 
 
@@ -164,7 +181,27 @@ def fused_text(fused: str) -> str:
         >>> fused_text("BatchNorm2d,ReLU")
         'BN · ReLU'
     """
-    return " · ".join(ABBREVIATIONS.get(p, p) for p in fused.split(",") if p)
+    return " · ".join(ABBREVIATIONS.get(p, p.removesuffix("Activation") or p)
+                      for p in fused.split(",") if p)
+
+
+OP_LABELS = {
+    "scaled_dot_product_attention": "attention", "adaptive_avg_pool2d": "adaptive avg pool",
+    "adaptive_avg_pool1d": "adaptive avg pool", "adaptive_max_pool2d": "adaptive max pool",
+    "avg_pool2d": "avg pool", "max_pool2d": "max pool", "interpolate": "resize",
+    "upsample_bilinear2d": "resize", "upsample_nearest2d": "resize",
+}
+"""How a few functional ops read on a box: shorter, in words a paper would use."""
+
+
+def op_label(op: str) -> str:
+    """The text a functional op shows on its node.
+
+    Example:
+        >>> op_label("scaled_dot_product_attention"), op_label("add")
+        ('attention', 'add')
+    """
+    return OP_LABELS.get(op, op)
 
 
 def human(n: int | float) -> str:

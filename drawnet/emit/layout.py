@@ -7,8 +7,8 @@ segments is chosen from estimated node sizes so the whole picture's aspect ratio
 closest to a page: 2:1 for LR, 1:1.6 for TB. The emitter then stacks the segments with
 invisible anchors and lets edges between segments float (``constraint=false``).
 
-Sizes are estimates in inches from label text (Helvetica-like widths); they only steer
-the choice of the number of rows.
+Sizes are estimates in inches from label text (the widths Graphviz gives the theme's
+font); they only steer the choice of the number of rows.
 
 Example:
     >>> from drawnet import ir
@@ -23,27 +23,38 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from drawnet import ir
+from drawnet.fonts import SANS, text_width
 
-RANKSEP = 0.3
+RANKSEP = 0.2
 NODESEP = 0.22
 ROW_GAP = 0.12
-TARGET = {"LR": 2.0, "TB": 1 / 1.6}
-PAGE = {"LR": 11.0, "TB": 12.0}  # a flow shorter than this (inches) is never wrapped
+FRAME_MARGIN = 0.12  # inches a module frame adds on each side
+GHOST = 1.0  # inches a "from ..." node at the start of a wrapped row takes
+PAGE = {"LR": 10.4, "TB": 20.0}
+"""Default longest row (LR, its width) or column (TB, its height) in inches: a notebook
+column is about 1000 px (10.4 in at 96 px per inch); a TB picture may run longer, since
+notebooks scroll down, but not forever."""
 
 
-def text_size(lines: list[tuple[str, float]]) -> tuple[float, float]:
-    """Estimated (width, height) in inches of a box holding ``(text, fontsize)`` lines.
+def text_size(
+    lines: Sequence[tuple[str, float] | tuple[str, float, bool]], fontname: str = SANS
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of a box holding ``(text, fontsize[, bold])`` lines.
+
+    Widths are those Graphviz gives the text in ``fontname`` (see
+    :func:`drawnet.fonts.text_width`).
 
     Example:
-        >>> w, h = text_size([("layer1.0.conv1", 10.0), ("1×64×56×56", 8.0)])
+        >>> w, h = text_size([("layer1.0.conv1", 10.0, True), ("1×64×56×56", 8.0)])
         >>> 0.9 < w < 1.5 and 0.3 < h < 0.6
         True
     """
-    width = max((len(t) * size * 0.55 / 72 for t, size in lines), default=0.3) + 0.28
-    height = sum(size * 1.25 / 72 for _, size in lines) + 0.14
+    width = max((text_width(line[0], line[1], fontname, bold=len(line) > 2 and bool(line[-1]))
+                 for line in lines), default=21.6) / 72 + 0.28
+    height = sum(line[1] * 1.25 / 72 for line in lines) + 0.14
     return max(width, 0.5), max(height, 0.3)
 
 
@@ -61,12 +72,49 @@ def plan_rows(
     sizes: Mapping[str, tuple[float, float]],
     orientation: str,
     *,
-    target: float | None = None,
+    max_along: float | None = None,
+    max_across: float | None = None,
 ) -> dict[str, int]:
-    """Assign every node a row (LR) or column (TB) index; all zeros means no wrapping."""
+    """Assign every node a row (LR) or column (TB) index; all zeros means no wrapping.
+
+    ``max_along`` is the longest a row (LR: its width) or column (TB: its height) should
+    be, in inches, and ``max_across`` the most the rows may take together the other way
+    (defaults: :data:`PAGE`). A flow that fits stays in one row; otherwise the fewest
+    rows that fit are taken, cut where the fewest tensors and frames cross, and of
+    similar length.
+    """
     rank = ranks(graph)
     if not rank:
         return {}
+    along_max = max_along if max_along is not None else PAGE[orientation]
+    k = max(rank.values()) + 1
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
+    if sum(flow) <= along_max:
+        return {n.id: 0 for n in graph.nodes}  # it fits as it is
+    cost = cut_costs(graph, rank, k)
+    limit = along_max
+    cuts = _break_rows(flow, cost, limit)
+    if max_across is not None:
+        # TB: columns side by side must not outgrow the width; take longer columns
+        while limit < sum(flow) and _across(cross, _segments(k, cuts)) > max_across:
+            limit *= 1.2
+            cuts = _break_rows(flow, cost, limit)
+    segments = _segments(k, cuts)
+    row_of_rank = [0] * k
+    for i, (a, b) in enumerate(segments):
+        for r in range(a, b):
+            row_of_rank[r] = i
+    return {n.id: row_of_rank[rank[n.id]] for n in graph.nodes}
+
+
+def _flow_cross(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rank: Mapping[str, int],
+) -> tuple[list[float], list[float]]:
+    """Per rank: the room it takes along the flow (its widest node, the gap after it and
+    the margins of frames starting or ending there) and across it (its nodes stacked)."""
     k = max(rank.values()) + 1
     flow = [0.0] * k
     cross = [0.0] * k
@@ -75,41 +123,99 @@ def plan_rows(
         along, across = (w, h) if orientation == "LR" else (h, w)
         r = rank[n.id]
         flow[r] = max(flow[r], along)
-        cross[r] += across * 0.8 + NODESEP
+        cross[r] += across + NODESEP
     flow = [f + RANKSEP for f in flow]
-    aim = target if target is not None else TARGET[orientation]
-    if sum(flow) <= PAGE[orientation]:
-        return {n.id: 0 for n in graph.nodes}  # it fits a page as it is
-    best_cuts: list[int] = []
-    best_score = math.inf
-    cost = cut_costs(graph, rank, k)
-    shortest = math.inf
-    for rows in range(1, k + 1):
-        cuts = _cuts(cost, flow, rows)
-        segments = _segments(k, cuts)
-        seg_flow = [sum(flow[a:b]) for a, b in segments]
-        seg_cross = [max(cross[a:b]) for a, b in segments]
-        along = max(seg_flow)
-        if along > 0.95 * shortest:
-            continue  # another row that does not shorten the longest one only adds height
-        shortest = min(shortest, along)
-        across = sum(seg_cross) + ROW_GAP * (len(segments) - 1)
-        ratio = along / across if orientation == "LR" else across / along
-        # Fewer rows read better, every cut pays for what it splits, and rows should be
-        # of similar length (a near-empty row buys aspect ratio, not readability).
-        balance = 1.0 - (sum(seg_flow) / len(seg_flow)) / along
-        score = (abs(math.log(ratio / aim)) + 0.06 * rows + 0.02 * sum(cost[c] for c in cuts)
-                 + 0.8 * balance)
-        if score < best_score - 1e-9:
-            best_score, best_cuts = score, cuts
-        if (orientation == "LR" and ratio < aim) or (orientation == "TB" and ratio > aim):
-            break
-    segments = _segments(k, best_cuts)
-    row_of_rank = [0] * k
-    for i, (a, b) in enumerate(segments):
-        for r in range(a, b):
-            row_of_rank[r] = i
-    return {n.id: row_of_rank[rank[n.id]] for n in graph.nodes}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for n in graph.nodes:
+        for c in n.scope:
+            first[c] = min(first.get(c, k), rank[n.id])
+            last[c] = max(last.get(c, 0), rank[n.id])
+    for c, r in first.items():
+        if last[c] > r:
+            flow[r] += FRAME_MARGIN
+            flow[last[c]] += FRAME_MARGIN
+    return flow, cross
+
+
+def extent(
+    graph: ir.Graph,
+    sizes: Mapping[str, tuple[float, float]],
+    orientation: str,
+    rows: Mapping[str, int],
+) -> tuple[float, float]:
+    """Estimated (width, height) in inches of the picture laid out in these rows.
+
+    Example:
+        >>> from drawnet import ir
+        >>> g = ir.Graph(nodes=(ir.Node(id="a", kind="input", op="input"),
+        ...                     ir.Node(id="b", kind="output", op="output")),
+        ...              edges=(ir.Edge("a", "b"),))
+        >>> w, h = extent(g, {"a": (1.0, 0.5), "b": (1.0, 0.5)}, "LR", {"a": 0, "b": 0})
+        >>> round(w, 2), round(h, 2)
+        (2.4, 0.72)
+    """
+    rank = ranks(graph)
+    if not rank:
+        return 0.0, 0.0
+    flow, cross = _flow_cross(graph, sizes, orientation, rank)
+    n_rows = max(rows.values(), default=0) + 1
+    row_of_rank = [0] * len(flow)
+    for n in graph.nodes:
+        row_of_rank[rank[n.id]] = rows.get(n.id, 0)
+    along = [0.0] * n_rows
+    across = [0.0] * n_rows
+    for r, (f, c) in enumerate(zip(flow, cross, strict=True)):
+        along[row_of_rank[r]] += f
+        across[row_of_rank[r]] = max(across[row_of_rank[r]], c)
+    for row in range(1, n_rows):
+        along[row] += GHOST + RANKSEP  # the "from ..." node that starts a wrapped row
+    long_side = max(along)
+    other = sum(across) + ROW_GAP * (n_rows - 1)
+    return (long_side, other) if orientation == "LR" else (other, long_side)
+
+
+def _across(cross: list[float], segments: list[tuple[int, int]]) -> float:
+    return sum(max(cross[a:b]) for a, b in segments) + ROW_GAP * (len(segments) - 1)
+
+
+def _break_rows(flow: list[float], cost: list[float], limit: float) -> list[int]:
+    """Where to start new rows: the fewest rows of at most ``limit``, balanced, cut cheaply.
+
+    Line breaking by dynamic programming (as a typesetter breaks a paragraph): a row costs
+    1, its slack below ``limit`` costs in proportion to its square (rows of similar
+    length), running over ``limit`` costs more, and each cut costs what it splits
+    (:func:`cut_costs`: crossing tensors, module frames, and most of all a ×N frame).
+    """
+    k = len(flow)
+    prefix = [0.0]
+    for f in flow:
+        prefix.append(prefix[-1] + f)
+    best: list[float] = [0.0] + [math.inf] * k
+    back = [0] * (k + 1)
+    for i in range(1, k + 1):
+        j = i - 1
+        while j >= 0:
+            seg = prefix[i] - prefix[j]
+            if seg > 2.5 * limit and j < i - 1:
+                break
+            slack = (limit - seg) / limit
+            # over the limit the picture is scaled down to fit, and past 40 % over its
+            # smallest text gets too small to read: avoid that above all
+            over = -slack
+            row = 1.0 + (0.5 * slack * slack if seg <= limit
+                         else 5.0 * over + 50.0 * max(0.0, over - 0.4))
+            score = best[j] + row + (0.15 * cost[j] if j > 0 else 0.0)
+            if score < best[i]:
+                best[i], back[i] = score, j
+            j -= 1
+    cuts: list[int] = []
+    i = k
+    while i > 0:
+        i = back[i]
+        if i > 0:
+            cuts.append(i)
+    return sorted(cuts)
 
 
 def _segments(k: int, cuts: list[int]) -> list[tuple[int, int]]:
@@ -153,26 +259,3 @@ def cut_costs(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[float]:
             sources[c].add(e.src)
     split = _split_penalty(graph, rank, k)
     return [4.0 * max(len(src) - 1, 0) + split[c] for c, src in enumerate(sources)]
-
-
-def _cuts(cost: list[float], flow: list[float], rows: int) -> list[int]:
-    """Ranks at which to start new rows: near even splits, where cutting costs least."""
-    k = len(flow)
-    if rows <= 1 or k < 2:
-        return []
-    total = sum(flow)
-    prefix = [0.0]
-    for f in flow:
-        prefix.append(prefix[-1] + f)
-    share = total / rows
-    cuts: list[int] = []
-    for i in range(1, rows):
-        goal = share * i
-        lo = (cuts[-1] + 1) if cuts else 1
-        hi = k - (rows - i)
-        if lo > hi:
-            break
-        best = min(range(lo, hi + 1),
-                   key=lambda c: (cost[c] + 6.0 * abs(prefix[c] - goal) / share, c))
-        cuts.append(best)
-    return cuts

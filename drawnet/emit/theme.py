@@ -2,10 +2,12 @@
 
 ``default`` colours boxes by layer family; ``print`` is greyscale with a serif font for
 papers. Pass your own ``Theme`` (or ``get_theme("default").replace(...)``) to change it.
+Both name a font shipped with drawnet (Arimo, Tinos: see :mod:`drawnet.fonts`), so
+every output shows the text in the font its boxes were sized for.
 
 Example:
-    >>> get_theme("print").fontname
-    'Times-Roman'
+    >>> get_theme("default").fontname, get_theme("print").fontname
+    ('Arimo', 'Tinos')
     >>> family_of("BatchNorm2d")
     'norm'
 """
@@ -17,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from drawnet.errors import OptionError, choices
+from drawnet.fonts import SANS, SERIF
 
 FAMILIES = ("conv", "linear", "norm", "activation", "pool", "attention", "embedding",
             "recurrent", "dropout", "block", "other")
@@ -49,8 +52,8 @@ class Theme:
     """Everything about the look of a diagram that is not layout."""
 
     name: str
-    fontname: str = "Helvetica"
-    fontsize: float = 10.0
+    fontname: str = SANS
+    fontsize: float = 9.0
     small_fontsize: float = 8.0
     background: str = "white"
     edge_color: str = "#555555"
@@ -87,7 +90,7 @@ DEFAULT = Theme(
 )
 
 PRINT = Theme(
-    name="print", fontname="Times-Roman", edge_color="#000000", text_color="#000000",
+    name="print", fontname=SERIF, edge_color="#000000", text_color="#000000",
     muted_color="#444444", border_color="#000000", cluster_color="#777777",
     cluster_fill="#ffffff", io_fill="#ffffff", function_fill="#ffffff", heat_color="#7a7a7a",
     fills=(

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from drawnet import ir
@@ -27,23 +28,62 @@ CONV = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspos
                   "ConvTranspose3d", "LazyConv1d", "LazyConv2d", "LazyConv3d"})
 NORM = frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "GroupNorm",
                   "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyBatchNorm2d",
-                  "FrozenBatchNorm2d"})
+                  "FrozenBatchNorm2d", "LayerNorm2d", "LayerNorm", "LayerNormChannelsLast"})
 ACT = frozenset({"ReLU", "ReLU6", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "LeakyReLU",
                  "ELU", "SELU", "CELU", "Mish", "Sigmoid", "Tanh", "PReLU", "Hardtanh",
                  "relu", "relu6", "gelu", "silu", "hardswish", "leaky_relu", "elu", "selu",
                  "mish", "sigmoid", "tanh", "hardtanh"})
-LINEAR = frozenset({"Linear", "LazyLinear"})
+LINEAR = frozenset({"Linear", "LazyLinear", "Conv1D"})  # Conv1D: transformers' GPT-2 linear
+
+
+_ACTIVATION_CLASS = re.compile(r"^(?:[A-Z]\w*)?(?:GELU|ReLU|SiLU|Swish|Mish|Tanh|Sigmoid)"
+                               r"\w*Activation$|Activation$|^GELUTanh$|^QuickGELU$")
+
+
+Step = frozenset[str] | re.Pattern[str]
+
+ANY_NORM = re.compile(r"Norm")
+"""Any normalisation layer, by class name (LayerNorm, LlamaRMSNorm, GroupNorm...)."""
+
+
+def accepts(step: Step, name: str) -> bool:
+    """Whether a chain step takes a layer of this class (or op) name.
+
+    A step is a set of names or a pattern. The activation step also takes activation
+    classes of model libraries, named ``...Activation`` (transformers' ``GELUActivation``).
+
+    Example:
+        >>> accepts(ACT, "GELUActivation"), accepts(ACT, "ReLU"), accepts(NORM, "ReLU")
+        (True, True, False)
+        >>> accepts(ANY_NORM, "LlamaRMSNorm")
+        True
+    """
+    if isinstance(step, re.Pattern):
+        return bool(step.search(name))
+    return name in step or (step is ACT and bool(_ACTIVATION_CLASS.search(name)))
 
 
 @dataclass(frozen=True)
 class Chain:
-    """A foldable sequence: each step is the set of class (or op) names it accepts."""
+    """A foldable sequence: each step is the set of class (or op) names it accepts.
+
+    ``keep`` is the member whose box the chain becomes (its id, path and attributes):
+    the first by default; the last for a lead-in op folded into the layer it feeds
+    (``add`` into the ``LayerNorm`` after it: "add & LayerNorm").
+    """
 
     name: str
-    steps: tuple[frozenset[str], ...]
+    steps: tuple[Step, ...]
+    keep: int = 0
+    side_inputs: bool = False
+    """Whether a later step may take other inputs too (rotary embeddings take cos/sin)."""
 
 
 CHAINS: tuple[Chain, ...] = (
+    Chain("add-norm", (frozenset({"add"}), ANY_NORM), keep=-1),
+    Chain("gate-linear", (frozenset({"mul"}), LINEAR), keep=-1),  # SwiGLU's gate product
+    Chain("linear-split", (LINEAR, frozenset({"split", "chunk", "split_with_sizes"}))),
+    Chain("linear-rotary", (LINEAR, frozenset({"rotary embedding"})), side_inputs=True),
     Chain("conv-norm-act", (CONV, NORM, ACT)),
     Chain("conv-norm", (CONV, NORM)),
     Chain("conv-act", (CONV, ACT)),
@@ -56,7 +96,7 @@ def _kind_name(node: ir.Node) -> str:
     if node.kind == "module":
         return node.class_name
     if node.kind == "function":
-        return node.op
+        return node.label if node.op == "group" and node.label else node.op
     return ""
 
 
@@ -74,18 +114,23 @@ def fold_chains(graph: ir.Graph, chains: tuple[Chain, ...] = CHAINS) -> ir.Graph
     merged_into: dict[str, str] = {}
     replaced: dict[str, ir.Node] = {}
     for node in graph.nodes:
-        if node.id in merged_into or node.kind != "module":
+        if node.id in merged_into or node.kind not in ("module", "function"):
             continue
         for chain in ordered:
             members = _match(node, chain, succ, pred, by_id, merged_into)
             if members:
-                replaced[node.id] = _merge(members)
-                for m in members[1:]:
-                    merged_into[m.id] = node.id
+                box = _merge(members, chain.keep)
+                replaced[box.id] = box
+                for m in members:
+                    if m.id != box.id:
+                        merged_into[m.id] = box.id
                 break
     if not merged_into:
         return graph
     nodes = [replaced.get(n.id, n) for n in graph.nodes if n.id not in merged_into]
+    nodes = list(ir.topo_sort(nodes, [ir.Edge(merged_into.get(e.src, e.src),
+                                              merged_into.get(e.dst, e.dst))
+                                      for e in graph.edges]))
     edges: dict[tuple[str, str], ir.Edge] = {}
     for e in graph.edges:
         src, dst = merged_into.get(e.src, e.src), merged_into.get(e.dst, e.dst)
@@ -102,7 +147,7 @@ def _match(
     by_id: dict[str, ir.Node],
     taken: dict[str, str],
 ) -> list[ir.Node]:
-    if _kind_name(first) not in chain.steps[0]:
+    if not accepts(chain.steps[0], _kind_name(first)):
         return []
     members = [first]
     for step in chain.steps[1:]:
@@ -111,22 +156,28 @@ def _match(
         if len(users) != 1:
             return []
         nxt = by_id[users[0]]
-        if (nxt.id in taken or _kind_name(nxt) not in step or pred.get(nxt.id) != [last.id]
+        feeds = pred.get(nxt.id, [])
+        only_input = feeds == [last.id] or (chain.side_inputs and last.id in feeds)
+        if (nxt.id in taken or not accepts(step, _kind_name(nxt)) or not only_input
                 or nxt.scope != first.scope or nxt.kind not in ("module", "function")):
             return []
         members.append(nxt)
     return members
 
 
-def _merge(members: list[ir.Node]) -> ir.Node:
+def _merge(members: list[ir.Node], keep: int = 0) -> ir.Node:
     first, last = members[0], members[-1]
-    fused = ",".join(_kind_name(m) for m in members[1:])
-    attrs = dict(first.attrs)
-    attrs["fused"] = fused
+    base = members[keep]
+    attrs = dict(base.attrs)
+    if keep == 0:
+        attrs["fused"] = ",".join(_kind_name(m) for m in members[1:])
+    else:
+        attrs["lead"] = ",".join(_kind_name(m) for m in members[:keep % len(members)])
     folded: list[str] = []
     for m in members:
         folded.extend(m.folded or (m.id,))
-    return first.replace(
+    return base.replace(
+        inputs=first.inputs if keep == 0 else base.inputs,
         outputs=last.outputs,
         params=sum(m.params for m in members),
         macs=sum(m.macs for m in members),

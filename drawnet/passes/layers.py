@@ -33,6 +33,10 @@ from drawnet import ir
 # as modules: MultiheadAttention uses out_proj's weights directly).
 OPAQUE_CLASSES = frozenset({"MultiheadAttention", "NonDynamicallyQuantizableLinear"})
 
+CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+"""Module classes that only hold other modules: their name says little about what is
+inside, so frames and choices look past them."""
+
 # Ops that only change the view of a tensor: bypassed in the diagram.
 RESHAPE_OPS = frozenset({
     "view", "reshape", "permute", "transpose", "t", "contiguous", "expand", "expand_as",
@@ -44,16 +48,42 @@ RESHAPE_OPS = frozenset({
 
 
 def box_of(node: ir.Node, leaf: dict[str, bool], classes: dict[str, str],
-           depth: int | None, paths: dict[str, str]) -> str | None:
-    """The call id whose box ``node`` (an op) belongs to, or None if it stays on its own."""
+           depth: int | None, paths: dict[str, str],
+           opaque: frozenset[str] = frozenset()) -> str | None:
+    """The call id whose box ``node`` (an op) belongs to, or None if it stays on its own.
+
+    ``opaque`` holds calls drawn as one box although their module has children: calls
+    in which no child module ran (an attention module that uses its ``qkv`` weights
+    through ``F.linear``), whose ops would only be anonymous arithmetic.
+    """
     for call_id in node.scope:
         path = paths.get(call_id, call_id.split("@", 1)[0])
         d = path.count(".") + 1
-        if leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES:
+        if leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES or call_id in opaque:
             return call_id
         if depth is not None and d >= depth:
             return call_id
     return None
+
+
+def subtree_params(modules: tuple[ir.ModuleInfo, ...]) -> dict[str, int]:
+    """Parameters of each module's whole subtree, in one pass over the module table.
+
+    Example:
+        >>> mods = (ir.ModuleInfo("", "Net", is_leaf=False), ir.ModuleInfo("a", "Seq", 0),
+        ...         ir.ModuleInfo("a.0", "Linear", 10), ir.ModuleInfo("a.1", "Linear", 5))
+        >>> subtree_params(mods)["a"]
+        15
+    """
+    subtree: dict[str, int] = {}
+    for m in modules:
+        p = m.path
+        subtree[p] = subtree.get(p, 0) + m.params
+        parts = p.split(".") if p else []
+        for i in range(1, len(parts)):
+            anc = ".".join(parts[:i])
+            subtree[anc] = subtree.get(anc, 0) + m.params
+    return subtree
 
 
 def build_layers(graph: ir.Graph, *, depth: int | None = None,
@@ -73,8 +103,10 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     boxes: dict[str, list[ir.Node]] = {}
     order: list[str] = []
     singles: dict[str, ir.Node] = {}
+    with_children = {c.parent for c in graph.calls}
+    opaque = frozenset(c.id for c in graph.calls if c.id not in with_children)
     for n in graph.nodes:
-        box = box_of(n, leaf, classes, depth, paths) if n.kind == "function" else None
+        box = box_of(n, leaf, classes, depth, paths, opaque) if n.kind == "function" else None
         if box is None:
             mapping[n.id] = n.id
             singles[n.id] = n
@@ -86,24 +118,15 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
             order.append(box)
         boxes[box].append(n)
 
-    # Parameters of each module's whole subtree, in one pass (was a scan of every module
-    # per box: quadratic, 0.6 s for 1,000 boxes).
-    subtree: dict[str, int] = {}
-    for p, m in modules.items():
-        subtree[p] = subtree.get(p, 0) + m.params
-        parts = p.split(".") if p else []
-        for i in range(1, len(parts)):
-            anc = ".".join(parts[:i])
-            subtree[anc] = subtree.get(anc, 0) + m.params
+    subtree = subtree_params(graph.modules)
     nodes: dict[str, ir.Node] = dict(singles)
     for box, ops in boxes.items():
         call = calls.get(box)
         path = call.path if call else box.split("@", 1)[0]
         info = modules.get(path)
-        is_leaf = leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES
-        params = info.params if info else 0
-        if not is_leaf:
-            params = subtree.get(path, 0)
+        is_leaf = leaf.get(path, True) or classes.get(path, "") in OPAQUE_CLASSES or (
+            box in opaque)
+        params = subtree.get(path, info.params if info else 0)
         scope = ops[0].scope[: ops[0].scope.index(box)] if box in ops[0].scope else ()
         nodes[box] = ir.Node(
             id=box, kind="module" if is_leaf else "block",
@@ -123,13 +146,13 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     ordered = [nodes[k] for k in order]
     edge_list = list(edges.values())
     if hide_reshapes:
-        ordered, edge_list = _bypass(ordered, edge_list,
+        ordered, edge_list = bypass(ordered, edge_list,
                                      lambda n: n.kind == "function" and n.op in RESHAPE_OPS)
     ordered, edge_list = _prune_unreached(ordered, edge_list)
     return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
 
 
-def _bypass(
+def bypass(
     nodes: list[ir.Node], edges: list[ir.Edge], drop: Callable[[ir.Node], bool]
 ) -> tuple[list[ir.Node], list[ir.Edge]]:
     """Remove nodes for which ``drop(node)`` holds, joining their inputs to their users."""

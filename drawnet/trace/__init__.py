@@ -156,8 +156,11 @@ def _own_fault(errors: list[TraceError]) -> bool:
     """The two no-compute tracers stopped in the same module, and not because of tensor
     values or the meta device: a real run would stop there too (a shape mismatch), so
     ``auto`` ends rather than run the model for real."""
+    from drawnet.trace.blame import is_final
     from drawnet.trace.common import DATA_DEPENDENT, TracerFailure
 
+    if len(errors) == 1 and errors[0].__cause__ is not None:
+        return is_final(errors[0].__cause__)  # a NameError in the model's code: no tracer helps
     if len(errors) != 2:
         return False
     a, b = errors
@@ -180,6 +183,7 @@ def _most_telling(errors: list[TraceError]) -> TraceError:
 
 def _combined(errors: list[TraceError], model: Any) -> TraceError:
     """One error for several failed tracers: where, why, and what may work instead."""
+    from drawnet.trace.blame import MODEL_CODE, model_code
     from drawnet.trace.common import DATA_DEPENDENT, TracerFailure
     from drawnet.trace.eager import hint
 
@@ -192,19 +196,22 @@ def _combined(errors: list[TraceError], model: Any) -> TraceError:
         if all(e.kind == DATA_DEPENDENT for e in failures):
             return TraceError(f"{names} traces failed {last.place}: {last.cause}; "
                               f"{hint(last.tracer, DATA_DEPENDENT, model)}")
+        advice = model_code(last.__cause__) if last.__cause__ is not None else ""
         if _own_fault(errors):
             return TraceError(
-                f"{names} traces failed {last.place}: {last.cause}; a real run would stop "
-                "there too: check the input shapes and dtypes"
+                f"{names} traces failed {last.place}: {last.cause}; " + (advice or (
+                    "a real run would stop there too: check the input shapes and dtypes"))
             )
         if len({(e.place, e.cause) for e in failures}) == 1:
             return TraceError(f"every tracer ({names}) failed {last.place}: {last.cause}; "
-                              "check the input shapes and dtypes")
+                              + (advice or "check the input shapes and dtypes"))
     parts = "; ".join(
         f"{e.tracer} {e.place}: {e.cause}" if isinstance(e, TracerFailure) else str(e)
         for e in errors
     )
-    return TraceError(f"every tracer failed: {parts}")
+    blamed = [e.__cause__ for e in failures if e.kind == MODEL_CODE and e.__cause__]
+    tail = f"; {model_code(blamed[0])}" if blamed else ""
+    return TraceError(f"every tracer failed: {parts}{tail}")
 
 
 def _fallback_meta(name: str, errors: list[TraceError]) -> tuple[tuple[str, str], ...]:

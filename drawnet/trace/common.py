@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from drawnet import ir
 from drawnet.errors import TraceError
@@ -17,7 +17,7 @@ MODULE_ATTRS = (
     "num_embeddings", "embedding_dim", "input_size", "hidden_size", "num_layers",
     "bidirectional", "batch_first", "proj_size", "embed_dim", "num_heads", "kdim", "vdim",
     "output_size", "scale_factor", "mode", "p", "nf", "nx", "negative_slope", "upscale_factor",
-    "num_experts", "top_k",
+    "window_size", "shift_size", "head_dim", "num_experts", "top_k",
 )
 _RNN_ONLY = frozenset({"input_size", "hidden_size", "num_layers"})
 
@@ -92,7 +92,7 @@ def flatten_tensors(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     sequence items get their index.
     """
 
-    return [(name, group[0]) for name, group in _walk(value, prefix, group_caches=False)]
+    return [(g.name, g.tensors[0]) for g in _walk(value, prefix, group_caches=False)]
 
 
 def is_cache(value: Any) -> bool:
@@ -134,7 +134,15 @@ def _cache_tensors(value: Any) -> list[Any]:
     return out
 
 
-def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
+class OutputGroup(NamedTuple):
+    """One output of a model: its name, its tensors, and whether it is a cache object."""
+
+    name: str
+    tensors: list[Any]
+    cache: bool = False
+
+
+def output_groups(value: Any) -> list[OutputGroup]:
     """The model's outputs as named groups of tensors, in the order the model gives them.
 
     Each tensor is a group of its own, named as :func:`flatten_tensors` names it
@@ -148,19 +156,19 @@ def output_groups(value: Any) -> list[tuple[str, list[Any]]]:
     Example:
         >>> import torch
         >>> out = {"logits": torch.zeros(1, 2), "pair": (torch.zeros(3), torch.zeros(4))}
-        >>> [(name, [tuple(t.shape) for t in ts]) for name, ts in output_groups(out)]
+        >>> [(name, [tuple(t.shape) for t in ts]) for name, ts, _ in output_groups(out)]
         [('logits', [(1, 2)]), ('pair.0', [(3,)]), ('pair.1', [(4,)])]
     """
 
     return _walk(value, "", group_caches=True)
 
 
-def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, list[Any]]]:
+def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[OutputGroup]:
     """Named groups of tensors inside ``value``: one tensor a group, or with
     ``group_caches`` one group per cache object (see :func:`output_groups`)."""
     import torch
 
-    out: list[tuple[str, list[Any]]] = []
+    out: list[OutputGroup] = []
     caches = 0
 
     def walk(v: Any, name: str, depth: int) -> None:
@@ -168,12 +176,13 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, lis
         if depth > 8:
             return
         if isinstance(v, torch.Tensor):
-            out.append((name, [v]))
+            out.append(OutputGroup(name, [v]))
         elif group_caches and is_cache(v):
             tensors = _cache_tensors(v)
             if tensors:
                 caches += 1
-                out.append(("cache" if caches == 1 else f"cache_{caches}", tensors))
+                out.append(OutputGroup("cache" if caches == 1 else f"cache_{caches}", tensors,
+                                       cache=True))
         elif isinstance(v, dict):
             for k, item in v.items():
                 walk(item, f"{name}.{k}" if name else str(k), depth + 1)
@@ -191,15 +200,17 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[tuple[str, lis
     return out
 
 
-def output_node(name: str, metas: tuple[ir.TensorMeta, ...]) -> ir.Node:
-    """The output node of one output group (``output`` for a bare tensor).
+def output_node(name: str, metas: tuple[ir.TensorMeta, ...], *, cache: bool = False) -> ir.Node:
+    """The output node of one output group (``output`` for a bare tensor); a cache
+    object's node carries the attribute ``cache=True``.
 
     Example:
         >>> output_node("logits", (ir.TensorMeta((1, 2)),)).id
         'output.logits'
     """
     return ir.Node(id=f"output.{name}" if name else "output", kind="output", op="output",
-                   label=name or "output", inputs=metas)
+                   label=name or "output", inputs=metas,
+                   attrs=ir.attrs(cache=True) if cache else ())
 
 
 # -- failures ------------------------------------------------------------------------------

@@ -110,7 +110,13 @@ class _Recorder:
         in_tensors: list[Any],
         out_tensors: list[Any],
         attr_map: dict[str, ir.AttrValue],
+        *,
+        inplace: bool = False,
     ) -> None:
+        """Record one op. An output that is one of the inputs (``x.to(x.dtype)`` hands
+        ``x`` back) is not claimed by a module call that started after ``x`` was made,
+        unless the op is in place (``relu_``): a residual taken before a norm layer that
+        casts its input with such a no-op still comes from where it was made."""
         call_id = self.stack[-1] if self.stack else ""
         path = self.call_paths.get(call_id, "")
         node_id = self._new_id(f"{call_id}:{op}")
@@ -134,6 +140,10 @@ class _Recorder:
                 seen.add(src)
                 self.edges.append(ir.Edge(src, node_id, tensor_meta(t)))
         for t in out_tensors:
+            if not inplace and any(t is i for i in in_tensors):
+                made_in = set(self._scope_of(self.producer_of(t)))
+                if any(c not in made_in for c in scope):
+                    continue
             self.set_producer(t, node_id)
 
     # -- hooks ----------------------------------------------------------------------
@@ -164,7 +174,7 @@ class _Recorder:
                 src = self.producer_of(t)
                 src_scope = self._scope_of(src)
                 if src is None or call_id not in src_scope:
-                    self.add_op("identity", [t], [t], {})
+                    self.add_op("identity", [t], [t], {}, inplace=True)
         self.stack.pop()
         self.calls.append(ir.Call(
             id=call_id, path=path, class_name=type(mod).__name__,
@@ -372,7 +382,9 @@ def _make_mode(recorder: _Recorder) -> Any:
                     ok, v = simple_value(a)
                     if ok:
                         attr_map[k] = v
-            recorder.add_op(stats.canonical_op(name), ins, outs, attr_map)
+            inplace = (name.endswith("_") and not name.endswith("__")) or bool(
+                kwargs.get("inplace")) or name.startswith("__i")
+            recorder.add_op(stats.canonical_op(name), ins, outs, attr_map, inplace=inplace)
             return result
 
     return _RecordMode()
@@ -436,8 +448,9 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         except Exception as e:
             raise _trace_error(e, rec, tracer, model) from e
         out_nodes: list[ir.Node] = []
-        for name, tensors in output_groups(output):
-            out_nodes.append(output_node(name, tuple(tensor_meta(t) for t in tensors)))
+        for name, tensors, cache in output_groups(output):
+            out_nodes.append(output_node(name, tuple(tensor_meta(t) for t in tensors),
+                                         cache=cache))
             for t in tensors:
                 src = rec.producer_of(t)
                 if src is not None:
@@ -686,10 +699,16 @@ def failure(
             place = place_text(*where)
         else:
             place = place_text(*where, expects=_expects(model, where[0], where[1]))
+    from drawnet.trace.blame import MODEL_CODE, model_code
+
     cause = cause_text(e)
     kind = failure_kind(e) if kind is None else kind
-    return TracerFailure(f"{tracer} trace failed {place}: {cause}; {hint(tracer, kind, model)}",
-                         tracer=tracer, place=place, cause=cause, kind=kind)
+    advice = model_code(e) if kind != DATA_DEPENDENT else ""
+    if advice and kind != REJECTED:
+        kind = MODEL_CODE
+    return TracerFailure(
+        f"{tracer} trace failed {place}: {cause}; {advice or hint(tracer, kind, model)}",
+        tracer=tracer, place=place, cause=cause, kind=kind)
 
 
 def _expects(model: Any, path: str, class_name: str) -> str:

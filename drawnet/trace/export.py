@@ -271,6 +271,9 @@ def _has_tensor(val: Any) -> bool:
     return isinstance(val, tuple | list) and any(isinstance(v, torch.Tensor) for v in val)
 
 
+_NO_OP_CASTS = frozenset({"to", "to_copy", "type_as", "contiguous", "alias"})
+
+
 class _Builder:
     """Walks the exported graph (and the sub-graphs of grad-mode wrappers) in order."""
 
@@ -423,6 +426,11 @@ class _Builder:
         for k, a in node.kwargs.items():
             take(self._value(a, env), str(k))
         metas = _val_metas(val)
+        if _op_name(target) in _NO_OP_CASTS and len(ins) == 1 and isinstance(
+                val, torch.Tensor) and ins[0].meta == metas[0]:
+            # x.to(x.dtype) hands x back: the tensor keeps its producer, as in eager mode
+            # (a residual taken before a norm that casts its input is not the norm's)
+            return ins[0]
         node_id = self.add_node(_op_name(target), self.scope(node), ins,
                                 [m for m in metas if m is not None], attr_map)
         if isinstance(val, torch.Tensor):
@@ -551,7 +559,7 @@ def _quiet() -> Iterator[None]:
 
 # -- the tracer -------------------------------------------------------------------------
 def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str, Any],
-             names: list[tuple[str, int]]) -> Any:
+             names: list[tuple[str, int, bool]]) -> Any:
     """A module holding ``model`` as ``model``; tensors in, a flat tuple of tensors out."""
     import torch
 
@@ -564,10 +572,10 @@ def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str
             kwargs = dict(zip(kw_names, tensors[n_args:], strict=False))
             output = getattr(self, _ROOT)(*tensors[:n_args], **kwargs, **extra)
             groups = output_groups(output)
-            names[:] = [(name, len(ts)) for name, ts in groups]
+            names[:] = [(name, len(ts), cache) for name, ts, cache in groups]
             if not groups:
-                names[:] = [(f"output ({type(output).__name__})", 0)]
-            return tuple(t for _, ts in groups for t in ts)
+                names[:] = [(f"output ({type(output).__name__})", 0, False)]
+            return tuple(t for _, ts, _ in groups for t in ts)
 
     return _Export()
 
@@ -599,7 +607,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
     kw_names = tuple(s.name for s in inputs.kwargs)
     tensors = (*args, *(kwargs[name] for name in kw_names))
     extra = {k: v for k, v in kwargs.items() if k not in kw_names}
-    names: list[tuple[str, int]] = []
+    names: list[tuple[str, int, bool]] = []
     hooks = _Hooks(model)
     handles = []
     try:
@@ -635,7 +643,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
 
 def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
-           tensors: tuple[Any, ...], names: list[tuple[str, int]], hooks: _Hooks,
+           tensors: tuple[Any, ...], names: list[tuple[str, int, bool]], hooks: _Hooks,
            program: Any) -> ir.Graph:
     from torch.export.graph_signature import InputKind
 
@@ -671,13 +679,14 @@ def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
     outs = list(result.items) if isinstance(result, _Seq) else []
     out_nodes: list[ir.Node] = []
     pos = 0
-    for name, count in names:
+    for name, count, cache in names:
         group = [o for o in outs[pos:pos + count] if isinstance(o, _Tensor)]
         pos += count
         if count == 0:
             out_nodes.append(ir.Node(id="output", kind="output", op="output", label=name))
             continue
-        node = output_node(name, tuple(t.meta for t in group if t.meta is not None))
+        node = output_node(name, tuple(t.meta for t in group if t.meta is not None),
+                           cache=cache)
         out_nodes.append(node)
         for t in group:
             if t.src is not None:

@@ -371,18 +371,15 @@ class Values:
             if isinstance(real, torch.Tensor) and not proxied:
                 self._keep(known, real, origins)
             return known
-        back = {id(swap[id(t)]): t for t in tensors if t.device.type == "meta"}
         kept = _CPU_OUTPUTS.get(name)
         if kept is not None and isinstance(real, tuple) and len(real) > kept:
-            return tuple(r if i == kept else self._twin(r, back, origins, keep=not proxied)
+            return tuple(r if i == kept else self._twin(r, origins, keep=not proxied)
                          for i, r in enumerate(real))
-        return _rebuild(real, lambda r: self._twin(r, back, origins, keep=not proxied), torch)
+        return _rebuild(real, lambda r: self._twin(r, origins, keep=not proxied), torch)
 
-    def _twin(self, real: Any, back: dict[int, Any], origins: frozenset[str], *,
-              keep: bool) -> Any:
-        same = back.get(id(real))
-        if same is not None:
-            return same  # the op handed back one of its inputs (``x.contiguous()``)
+    def _twin(self, real: Any, origins: frozenset[str], *, keep: bool) -> Any:
+        """A new meta tensor for the real result (also where the op handed back one of its
+        inputs, ``x.contiguous()``, as the meta shortcuts do; both share the value)."""
         if real.device.type != "cpu":
             return real
         meta = self._torch.empty_strided(tuple(real.shape), tuple(real.stride()),
