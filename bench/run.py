@@ -130,13 +130,33 @@ def _dot_counts(source: str) -> tuple[int, int]:
     return nodes, edges
 
 
+def _passes(graph: Any, depth: Any = "auto") -> Any:
+    """draw_model's layer passes, with its defaults."""
+    from drawnet.api import layer_graph
+
+    return layer_graph(graph, depth=depth, collapse_repeats=True)
+
+
+def _emit(layers: Any, depth: Any = "auto", engine: str = "auto") -> tuple[Any, str]:
+    """draw_model's fitting and DOT emission, with its defaults: (drawn graph, DOT)."""
+    from drawnet.api import fit_layout
+    from drawnet.emit import to_dot
+    from drawnet.emit.fit import get_fit
+
+    place = get_fit("notebook")
+    looks: dict[str, Any] = {"theme": "default", "wrap": True, "show_params": False,
+                             "show_macs": False}
+    graph, chosen = fit_layout(layers, place, None, may_close=depth == "auto", engine=engine,
+                               **looks)
+    return graph, str(to_dot(graph, orientation=chosen, clusters=True, title=None,
+                             legend=None, color_by="family", fit=place, **looks))
+
+
 def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
     import torchview
 
     import drawnet
     from drawnet import render
-    from drawnet.api import layer_graph
-    from drawnet.emit import to_dot
     from drawnet.summary import build_summary
 
     m_dn, m_tv, m_ti = spec.build(), spec.build(), spec.build()  # one instance per tool
@@ -144,8 +164,8 @@ def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
     inputs = spec.drawnet_inputs()
 
     graph = drawnet.trace_model(m_dn, **inputs)
-    layers = layer_graph(graph, depth="auto")
-    dot = to_dot(layers)
+    layers = _passes(graph)
+    drawn, dot = _emit(layers)
     diagram = drawnet.draw_model(m_dn, **inputs)
     if diagram.source != dot:
         raise SystemExit(f"{spec.name}: the stages do not reproduce draw_model's DOT")
@@ -161,8 +181,8 @@ def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
     calls = {t: measure.make_call(t, spec, m) for t, m in tools}
     stages = {
         "trace": lambda: drawnet.trace_model(m_dn, **inputs),
-        "passes": lambda: layer_graph(graph, depth="auto"),
-        "emit": lambda: to_dot(layers),
+        "passes": lambda: _passes(graph),
+        "emit": lambda: _emit(layers),
         "render": lambda: render.render(dot, "svg"),
         "render_pure": lambda: render.render(dot, "svg", engine="pure"),
         "summary_build": lambda: str(build_summary(graph, depth=3)),
@@ -182,8 +202,8 @@ def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
         layout_mib["drawnet_pure"] = measure.layout_peak_mib([pure, "-Tsvg"], dot)
     return {
         "model": spec.name, "modules": modules, "params": params,
-        "ops": len(graph.nodes), "boxes": len(layers.nodes), "edges": len(layers.edges),
-        "depth": layers.get_meta("depth"), "tracer": graph.get_meta("tracer"),
+        "ops": len(graph.nodes), "boxes": len(drawn.nodes), "edges": len(drawn.edges),
+        "depth": drawn.get_meta("depth"), "tracer": graph.get_meta("tracer"),
         "notes": [v for k, v in graph.meta if k == "note"],
         "dot_bytes": len(dot), "torchview_nodes": tv_nodes, "torchview_edges": tv_edges,
         "errors": errors, "wall": wall, "cpu": cpu, "layout_mib": layout_mib,
@@ -286,15 +306,13 @@ def _draw_stages(model: Any, size: list[int], dtypes: str | None, depth: Any) ->
     """One pass through the stages, each timed once; the DOT and box count."""
     import drawnet
     from drawnet import render
-    from drawnet.api import layer_graph
-    from drawnet.emit import to_dot
 
     t0 = time.perf_counter()
     g = drawnet.trace_model(model, size, dtypes=dtypes)
     t1 = time.perf_counter()
-    lg = layer_graph(g, depth=depth)
+    lg = _passes(g, depth=depth)
     t2 = time.perf_counter()
-    dot = to_dot(lg)
+    lg, dot = _emit(lg, depth=depth)
     t3 = time.perf_counter()
     render.render(dot, "svg", timeout=None)
     t4 = time.perf_counter()
