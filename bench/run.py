@@ -134,7 +134,8 @@ def _passes(graph: Any, depth: Any = "auto") -> Any:
     """draw_model's layer passes, with its defaults."""
     from drawnet.api import layer_graph
 
-    return layer_graph(graph, depth=depth, collapse_repeats=True)
+    return layer_graph(graph, depth=depth, fold=True, collapse_repeats=True, hide=None,
+                       hide_reshapes=None)
 
 
 def _emit(layers: Any, depth: Any = "auto", engine: str = "auto") -> tuple[Any, str]:
