@@ -383,8 +383,13 @@ def tables(res: dict[str, Any]) -> list[str]:
 
 def _short(note: str) -> str:
     """A note cut to its first clause, for a table cell."""
-    text = note.split(":")[0] if note.startswith(("forward read", "mixture")) else note
-    return text.replace("|", "/")[:90]
+    if note.startswith("forward read"):
+        text = note.split(")")[0] + ")"
+    elif note.startswith("mixture"):
+        text = "mixture of experts (MACs per routed token)"
+    else:
+        text = note.split(":")[0]
+    return text.replace("|", "/")[:100]
 
 
 if __name__ == "__main__":
