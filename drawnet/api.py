@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, RenderError
+from drawnet.errors import OptionError, RenderError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
 DEFAULT_MAX_BOXES = 45
+DEEP_MODEL = 48
+"""Module nesting above which ``depth='auto'`` cuts at one depth (see ``_cut_deep``)."""
+LAYOUT_LIMIT = 3000
+"""Boxes above which ``depth='auto'`` gives up rather than start a layout of minutes
+(Graphviz: about 2.5 s for 2,000 boxes in a chain, 40 s or more for 5,000)."""
 
 
 def _check_depth(depth: int | str | None) -> None:
-    if depth == "auto" or depth is None:
+    if (isinstance(depth, str) and depth == "auto") or depth is None:
         return
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise OptionError(f"depth must be a positive whole number, 'auto' or None, got {depth!r}")
+        raise OptionError(
+            f"depth must be a positive whole number, 'auto' or None, got {safe_repr(depth)}")
 
 
 def trace_model(
@@ -33,7 +41,10 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
-    ``model`` may also be a :class:`~drawnet.traced.TracedModel` (from
+    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
+    when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
+    :func:`model_stats`. It may also be a :class:`~drawnet.traced.TracedModel` (from
     :func:`drawnet.traced`): its graph is returned without tracing again.
 
     Example:
@@ -42,17 +53,35 @@ def trace_model(
         >>> [n.op for n in g.nodes]
         ['input', 'linear', 'output']
     """
-    from drawnet.trace import check_model, trace
+    from drawnet.checks import check_dtypes, check_kwargs
+    from drawnet.errors import TraceError, check_choice
+    from drawnet.loaders import is_program, program_inputs
+    from drawnet.trace import MODES, TRACERS, check_model, trace
     from drawnet.trace.inputs import parse_inputs
+    from drawnet.trace.stack import room_for
     from drawnet.traced import TracedModel, reuse
 
+    check_choice(tracer, TRACERS, "tracer")
+    check_choice(mode, MODES, "mode")
+    check_kwargs(kwargs)
     if isinstance(model, TracedModel):
         given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
         return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
-
+    if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
+        model, input_data, kwargs, mode = program_inputs(
+            model, input_size, input_data, kwargs, mode)
     check_model(model)
-    inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-    return trace(model, inputs, tracer=tracer, mode=mode)
+    with room_for(model) as levels:  # a model nested deeper than Python's stack allows
+        try:
+            inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+            graph = trace(model, inputs, tracer=tracer, mode=mode)
+        except RecursionError as e:
+            raise TraceError(
+                f"the model nests modules {levels} levels deep, more than Python's stack "
+                "allows here: draw an inner part of it"
+            ) from e
+    check_dtypes(graph)
+    return graph
 
 
 def layer_graph(
@@ -91,7 +120,8 @@ def layer_graph(
 
     _check_depth(depth)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
-        raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
+        raise OptionError(
+            f"max_boxes must be a positive whole number, got {safe_repr(max_boxes)}")
     kinds = set(check_hide(hide))
     if hide_reshapes is not None:
         kinds = kinds | {"reshapes"} if hide_reshapes else kinds - {"reshapes"}
@@ -107,11 +137,57 @@ def layer_graph(
         pipeline.append(("fold_chains", fold_chains))
     if collapse_repeats:
         pipeline.append(("collapse_repeats", collapse))
+    deepest = max((m.depth for m in graph.modules), default=0)
+    if depth == "auto" and deepest > DEEP_MODEL:
+        return _cut_deep(graph, pipeline, deepest, max_boxes, build_layers, kinds)
     if depth == "auto":
         pipeline.append(("open_by_information",
                          lambda g: open_by_information(g, max_boxes=max_boxes)))
     out = passes.run(graph, pipeline)
+    if depth == "auto" and len(out.nodes) > LAYOUT_LIMIT:
+        collapse_hint = ("" if collapse_repeats else
+                         "pass collapse_repeats=True (identical layers drawn once, ×N), ")
+        raise OptionError(
+            f"the diagram needs {len(out.nodes):,} boxes with depth='auto', more than the "
+            f"{LAYOUT_LIMIT:,} Graphviz lays out in reasonable time: {collapse_hint}draw a "
+            "part of the model (model[:100], model.encoder), or pass depth=None to try "
+            "anyway (timeout= bounds the layout)"
+        )
     return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
+
+
+def _cut_deep(
+    graph: ir.Graph,
+    pipeline: list[tuple[str, passes.Pass]],
+    deepest: int,
+    max_boxes: int,
+    build: Any,
+    kinds: set[str],
+) -> ir.Graph:
+    """``depth='auto'`` for a model nested deeper than :data:`DEEP_MODEL` levels: the
+    deepest single depth whose picture fits ``max_boxes``, found by bisection.
+
+    Choosing module by module (:mod:`drawnet.passes.close`) compares every nested block
+    with the others, which on a chain of hundreds of nested modules takes minutes.
+    """
+    def at(d: int) -> ir.Graph:
+        steps = [("build_layers",
+                  lambda g: build(g, depth=d, hide_reshapes="reshapes" in kinds)),
+                 *pipeline[1:]]
+        return passes.run(graph, steps)
+
+    low, high = 1, deepest + 1  # at(low) is drawn however large; look for more depth
+    best = at(low)
+    while low < high:
+        mid = (low + high + 1) // 2
+        out = at(mid)
+        if len(out.nodes) <= max_boxes:
+            low, best = mid, out
+        else:
+            high = mid - 1
+    note = (f"the model nests modules {deepest} levels deep: drawn to depth {low}, the "
+            f"deepest that fits max_boxes={max_boxes} (pass depth=None to open all)")
+    return best.replace(meta=(*best.meta, ("depth", str(low)), ("note", note)))
 
 
 def draw_model(
@@ -188,12 +264,16 @@ def draw_model(
         >>> "1×8×30×30" in d.source
         True
     """
+    from drawnet.checks import check_draw_options
     from drawnet.emit.dot import ORIENTATIONS
     from drawnet.emit.theme import get_theme
-    from drawnet.errors import choices
+    from drawnet.errors import check_choice
 
-    if orientation is not None and orientation not in ORIENTATIONS:
-        raise choices(orientation, ORIENTATIONS, "orientation")
+    check_draw_options(fold=fold, collapse_repeats=collapse_repeats, clusters=clusters,
+                       wrap=wrap, show_params=show_params, show_macs=show_macs,
+                       hide_reshapes=hide_reshapes, legend=legend, title=title)
+    if orientation is not None:
+        check_choice(orientation, ORIENTATIONS, "orientation")
     from drawnet.emit.fit import get_fit
 
     place = get_fit(fit)
@@ -204,12 +284,10 @@ def draw_model(
     check_hide(hide)
     from drawnet import render
 
-    if engine not in render.ENGINES:
-        raise choices(engine, render.ENGINES, "engine")
+    check_choice(engine, render.ENGINES, "engine")
     from drawnet.emit.dot import COLOR_BY
 
-    if color_by not in COLOR_BY:
-        raise choices(color_by, COLOR_BY, "color_by")
+    check_choice(color_by, COLOR_BY, "color_by")
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
@@ -221,11 +299,24 @@ def draw_model(
         shown.stage("laying out")
         looks: dict[str, Any] = {"theme": theme, "wrap": wrap, "show_params": show_params,
                                  "show_macs": show_macs}
-        graph, chosen = fit_layout(graph, place, orientation, may_close=depth == "auto",
-                                   engine=engine, **looks)
-        source = to_dot(graph, orientation=chosen, clusters=clusters, title=title,
-                        legend=legend, color_by=color_by, fit=place, **looks)
-    return Diagram(graph, source, engine=engine, progress=progress)
+
+        def emit(g: ir.Graph, o: str, f: Any) -> str:
+            return to_dot(g, orientation=o, clusters=clusters, title=title, legend=legend,
+                          color_by=color_by, fit=f, **looks)
+
+        graph, source, svg = fit_layout(graph, place, orientation, emit,
+                                        may_close=depth == "auto", engine=engine, **looks)
+    chosen = re.search(r'rankdir="(LR|TB)"', source)
+    style = {"orientation": chosen.group(1) if chosen else orientation or "LR",
+             "clusters": clusters, "title": title, "legend": legend, "color_by": color_by,
+             "fit": fit, **looks}
+
+    def full_graph() -> ir.Graph:  # every module open, for the interactive view
+        return layer_graph(op_graph, depth=None, fold=fold, collapse_repeats=False, hide=hide,
+                           hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+
+    return Diagram(graph, source, engine=engine, progress=progress, svg=svg, op_graph=op_graph,
+                   full_graph=full_graph, style=style)
 
 
 MAX_FIT_CLOSES = 12
@@ -236,26 +327,34 @@ def fit_layout(
     graph: ir.Graph,
     fit: Any,
     orientation: str | None,
+    emit: Callable[[ir.Graph, str, Any], str],
     *,
     may_close: bool = True,
     engine: str = "auto",
     **looks: Any,
-) -> tuple[ir.Graph, str]:
-    """Choose the orientation and how many modules to close so ``graph`` fits ``fit``.
+) -> tuple[ir.Graph, str, bytes | None]:
+    """Choose the orientation and how many modules to close so ``graph`` fits ``fit``;
+    return the graph, its DOT text (``emit(graph, orientation, fit)``) and, when it was
+    laid out to be measured, its SVG.
 
     ``orientation`` None lets drawnet choose ('LR' in a notebook; on a page or in a column
     the one that fits while showing the most). While the picture does not fit, the next
     module is drawn as one box (:func:`drawnet.passes.close.next_to_close`), if
-    ``may_close``. A notebook picture is sized by estimate; a page or column picture is
-    laid out by Graphviz to be measured. ``graph.meta`` gets a note of what was chosen.
+    ``may_close``. Sizes are estimated from the labels; a page or column picture, and a
+    notebook picture whose estimate is too close to call, is laid out by Graphviz and
+    measured; when it runs over, shorter rows are tried before closing a module.
+    ``graph.meta`` gets a note of what was chosen.
 
     Example:
         >>> import torch, drawnet
         >>> from drawnet.emit.fit import get_fit
         >>> g = layer_graph(drawnet.trace_model(torch.nn.Linear(4, 2), [1, 4]))
-        >>> fit_layout(g, get_fit("column"), None)[1]
-        'TB'
+        >>> emit = lambda graph, o, f: to_dot(graph, orientation=o, fit=f)
+        >>> source = fit_layout(g, get_fit("column"), None, emit)[1]
+        >>> 'rankdir="TB"' in source
+        True
     """
+    from drawnet import render
     from drawnet.emit.dot import estimate, fitted_theme
     from drawnet.passes.close import close_calls, next_to_close
 
@@ -266,26 +365,46 @@ def fit_layout(
     else:
         orientations = ["LR"] if not place.true_size else ["TB", "LR"]
 
-    def measure(g: ir.Graph, o: str) -> tuple[float, float]:
-        if not place.true_size:
-            return estimate(g, orientation=o, fit=place, **looks)
-        return _laid_out_size(to_dot(g, orientation=o, fit=place, legend=False, **looks),
-                              engine)
+    def measure(g: ir.Graph, o: str, f: Any) -> tuple[float, float, bytes | None]:
+        if not f.true_size:
+            w, h = estimate(g, orientation=o, fit=f, **looks)
+            clearly = f.fits(w * ESTIMATE_ERROR, h * ESTIMATE_ERROR, small)
+            clearly_not = not f.fits(w / ESTIMATE_ERROR, h / ESTIMATE_ERROR, small)
+            if clearly or clearly_not:
+                return w, h, None
+        source = emit(g, o, f)
+        if f.true_size:  # measure the drawing before Graphviz scales it to the page
+            source = re.sub(r', size="[\d.,]+"', "", source, count=1)
+        svg = render.render(source, "svg", engine=engine)
+        w, h = _view_box(svg)
+        return w, h, None if f.true_size else svg
 
-    tried: list[tuple[bool, int, float, str, ir.Graph]] = []
+    # (fits, -modules closed, text scale (a little more for an unbroken flow), ...)
+    tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]] = []
     for o in orientations:
         g, closed = graph, 0
         while True:
-            w, h = measure(g, o)
-            ok = place.fits(w, h, small)
-            tried.append((ok, -closed, place.scale(w, h), o, g))
-            if ok or not may_close or closed >= MAX_FIT_CLOSES:
+            fitted = False
+            # on paper every row length is laid out and the largest text wins, an
+            # unbroken flow (no "from ..." node) when it is within 5 % of the best
+            for rows in ((0.0, *ROW_SQUEEZE) if place.true_size else ROW_SQUEEZE):
+                f = dataclasses.replace(place, rows=rows)
+                w, h, svg = measure(g, o, f)
+                ok = place.fits(w, h, small)
+                bonus = 0.05 if rows == 0.0 else 0.0
+                tried.append((ok, -closed, place.scale(w, h) + bonus, o, g, svg, f))
+                fitted = fitted or ok
+                if not place.true_size and (ok or svg is None):
+                    break  # fits, or clearly not (by estimate): shorter rows will not do
+            if fitted or not may_close or closed >= MAX_FIT_CLOSES:
                 break
             nxt = next_to_close(g)
-            if nxt is None:
+            if not nxt:
                 break
-            g, closed = close_calls(g, [nxt]), closed + 1
-    ok, neg_closed, scale, chosen, best = max(tried, key=lambda t: (t[0], t[1], t[2]))
+            g, closed = close_calls(g, nxt), closed + len(nxt)
+    ok, neg_closed, _, chosen, best, svg, used = max(tried, key=lambda t: (t[0], t[1], t[2]))
+    scale = next(t[2] for t in tried if t[4] is best and t[6] is used) - (
+        0.05 if used.rows == 0.0 else 0.0)
     parts = []
     if orientation is None and place.true_size:
         parts.append("drawn left to right" if chosen == "LR" else "drawn top to bottom")
@@ -300,16 +419,19 @@ def fit_layout(
     if parts:
         best = best.replace(meta=(*best.meta, ("fit", place.name),
                                   ("note", f"fit={place.name!r}: " + "; ".join(parts))))
-    return best, chosen
+    source = emit(best, chosen, used)
+    return best, source, svg
 
 
-def _laid_out_size(source: str, engine: str) -> tuple[float, float]:
-    """The natural size (points) Graphviz lays DOT text out at (its SVG's viewBox)."""
-    import re
+ROW_SQUEEZE = (1.0, 0.8, 0.65)
+"""Row lengths tried, as shares of the room, before a module is closed to fit."""
+ESTIMATE_ERROR = 1.25
+"""How far a size estimated from labels may be off the laid-out size (measured: 0.8 to
+1.25 times on the gallery's models); within that of the limit, fitting lays out to see."""
 
-    from drawnet import render
 
-    svg = render.render(source, "svg", engine=engine, embed_fonts=False)
+def _view_box(svg: bytes) -> tuple[float, float]:
+    """The size (points) of a Graphviz SVG: its viewBox."""
     match = re.search(rb'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"', svg)
     if match is None:
         raise RenderError("could not read the size of the laid out picture")
@@ -403,3 +525,23 @@ def model_stats(
                             dtypes=dtypes, tracer=tracer, mode=mode)
         shown.stage("counting")
         return stats_frame(build_summary(graph, depth=None))
+
+
+def explore(model: Any, input_size: Any = None, *, height: int = 640, **options: Any) -> Any:
+    """Draw ``model`` and return its interactive view (:class:`drawnet.interactive.Explorer`).
+
+    As the last expression of a notebook cell it shows inline (JupyterLab, Notebook 7,
+    VS Code, Colab): open and close module frames with a click, show any copy of a ×N
+    block, search by module path or class, click a box for its numbers, pan, zoom,
+    recolour and export SVG or PNG. ``.save("model.html")`` writes the same view as one
+    self-contained file. ``options`` are those of :func:`draw_model`, which sets the
+    first picture; ``height`` is the view's height in the notebook, in pixels.
+
+    Example:
+        >>> import torch, drawnet
+        >>> ex = drawnet.explore(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()),
+        ...                      [1, 4])
+        >>> "drawnet-explorer" in ex._repr_html_()
+        True
+    """
+    return draw_model(model, input_size, **options).explore(height=height)

@@ -308,6 +308,23 @@ def validate(graph: Graph) -> None:
         seen.add((e.src, e.dst))
 
 
+def remap_edges(edges: Iterable[Edge], mapping: Mapping[str, str]) -> tuple[Edge, ...]:
+    """Edges with their ends renamed through ``mapping`` (ids missing from it stay), once
+    each, without the loops a merge makes (a node feeding the node it merged into).
+
+    Example:
+        >>> [(e.src, e.dst) for e in remap_edges([Edge("a", "b"), Edge("b", "c"),
+        ...                                       Edge("a", "c")], {"b": "a"})]
+        [('a', 'c')]
+    """
+    out: dict[tuple[str, str], Edge] = {}
+    for e in edges:
+        src, dst = mapping.get(e.src, e.src), mapping.get(e.dst, e.dst)
+        if src != dst and (src, dst) not in out:
+            out[(src, dst)] = Edge(src, dst, e.tensor)
+    return tuple(out.values())
+
+
 def topo_sort(nodes: Iterable[Node], edges: Iterable[Edge]) -> tuple[Node, ...]:
     """Order nodes so every edge goes forward, keeping the given order where it can.
 

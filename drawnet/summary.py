@@ -58,7 +58,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from drawnet import ir
-from drawnet.errors import MissingDependencyError, OptionError, choices
+from drawnet.errors import (
+    MissingDependencyError,
+    OptionError,
+    OptionTypeError,
+    choices,
+    safe_repr,
+)
 
 __all__ = [
     "COLUMNS",
@@ -121,7 +127,14 @@ def check_columns(columns: str | Iterable[str]) -> tuple[str, ...]:
         drawnet.errors.OptionError: unknown column: 'bogus' (must be one of 'input_shape', \
 'output_shape', 'kernel', 'params', 'params_percent', 'macs', 'flops', 'memory', 'trainable')
     """
-    names = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
+    if isinstance(columns, str):
+        names: list[object] = [c.strip() for c in columns.split(",")]
+    elif isinstance(columns, Sequence) and not isinstance(columns, bytes | bytearray):
+        names = list(columns)
+    else:
+        raise OptionTypeError(
+            "columns must be a comma-separated string or a list of column names, got "
+            f"{type(columns).__name__} {safe_repr(columns)}")
     out: list[str] = []
     for name in names:
         if not isinstance(name, str) or name not in COLUMNS:
@@ -142,7 +155,7 @@ def check_depth(depth: int | None) -> int | None:
         (3, None)
     """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise OptionError(f"depth must be a whole number >= 0 or None, got {depth!r}")
+        raise OptionError(f"depth must be a whole number >= 0 or None, got {safe_repr(depth)}")
     return depth
 
 
@@ -438,8 +451,27 @@ class Summary:
         writer.writerow(names)
         for r in self.layers:
             d = r.to_dict()
-            writer.writerow(["" if d[n] is None else d[n] for n in names])
+            writer.writerow(["" if d[n] is None else csv_cell(d[n]) for n in names])
         return buf.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a ``'``.
+
+    Module names come from the model's code, so ``=HYPERLINK(...)`` or ``=cmd|...`` would
+    otherwise be a formula when the CSV is opened in a spreadsheet (CSV injection). Only
+    text is changed; numbers (negative ones too) are written as they are.
+
+    Example:
+        >>> csv_cell("=cmd|' /C calc'!A0"), csv_cell("-1+1"), csv_cell(-3), csv_cell("fc")
+        ("'=cmd|' /C calc'!A0", "'-1+1", -3, 'fc')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _row(**changes: Any) -> LayerRow:
@@ -553,8 +585,18 @@ def _drafts(graph: ir.Graph, modules: Mapping[str, ir.ModuleInfo]) -> tuple[
             call_row[call.id] = 0
             continue
         parts = call.path.split(".")
-        for k in range(1, len(parts)):
-            ancestor = ".".join(parts[:k])
+        ends = [i for i, ch in enumerate(call.path) if ch == "."]  # ancestor k: path[:ends[k-1]]
+        # the open rows (hierarchy) are a chain of ancestors: find the deepest one that is
+        # still this call's ancestor, and add rows only below it (linear in the depth,
+        # also for models nested a thousand levels deep)
+        start = 1
+        for k in range(len(parts) - 1, 0, -1):
+            current = hierarchy.get(k)
+            if current is not None and drafts[current].path == call.path[:ends[k - 1]]:
+                start = k + 1
+                break
+        for k in range(start, len(parts)):
+            ancestor = call.path[:ends[k - 1]]
             current = hierarchy.get(k)
             if current is None or drafts[current].path != ancestor:
                 info = modules.get(ancestor)

@@ -10,7 +10,8 @@ A :class:`Fit` is the box the picture must fit and the smallest text it may have
 ``page``
     A paper's text block, 6.5 × 9 in, at true size, with the smallest text at 6 pt.
 ``column``
-    One column of a two-column paper, 3.3 in wide (9 in tall at most), text at 5 pt.
+    One column of a two-column paper, 3.3 in wide and 7.5 in tall at most (room is left
+    for a caption), text at 5 pt.
 
 For ``page`` and ``column`` the saved SVG/PDF has that size (Graphviz's ``size`` scales
 the drawing down when needed), so it drops into LaTeX or Word at 100 %; the text sizes
@@ -43,6 +44,10 @@ class Fit:
     fontsize: float | None = None
     small_fontsize: float | None = None
     true_size: bool = False
+    rows: float = 1.0
+    """How much of the width (LR) or height (TB) a row may run: below 1 gives shorter
+    rows, which Graphviz can lay out narrower (it aligns the k-th nodes of all rows);
+    0 means one row, however long (scaled down to fit)."""
 
     def scale(self, width: float, height: float) -> float:
         """How much a ``width`` × ``height`` pt picture is shrunk where it is shown.
@@ -79,7 +84,8 @@ class Fit:
         w, h = self.width / 72, self.height / 72
         if not self.true_size:
             h = min(h, 20.0)  # a notebook scrolls, but a 40 in ribbon helps nobody
-        return (w, h) if orientation == "LR" else (h, w)
+        along = (w if orientation == "LR" else h) * (self.rows or float("inf"))
+        return (along, h) if orientation == "LR" else (along, w)
 
 
 FITS: dict[str, Fit] = {
@@ -87,7 +93,8 @@ FITS: dict[str, Fit] = {
     "notebook": Fit("notebook", width=750.0, height=3000.0, min_text=5.25),
     "page": Fit("page", width=468.0, height=648.0, min_text=6.0, fontsize=8.0,
                 small_fontsize=7.0, true_size=True),
-    "column": Fit("column", width=237.6, height=648.0, min_text=5.0, fontsize=7.0,
+    # a column figure 7.5 in tall at most, to leave room for its caption on the page
+    "column": Fit("column", width=237.6, height=540.0, min_text=5.0, fontsize=7.0,
                   small_fontsize=6.0, true_size=True),
 }
 

@@ -169,6 +169,7 @@ def describe(class_name: str, attrs: Mapping[str, AttrValue]) -> str:
 ABBREVIATIONS = {
     "BatchNorm1d": "BN", "BatchNorm2d": "BN", "BatchNorm3d": "BN", "SyncBatchNorm": "BN",
     "FrozenBatchNorm2d": "BN", "GroupNorm": "GN", "LayerNorm": "LN", "InstanceNorm2d": "IN",
+    "LayerNorm2d": "LN",
     "relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
     "hardswish": "Hardswish", "relu6": "ReLU6", "rotary embedding": "RoPE",
 }

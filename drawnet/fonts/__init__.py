@@ -193,7 +193,8 @@ def text_width(text: str, size: float, fontname: str = SANS, *, bold: bool = Fal
     units = 0
     for ch in text:
         code = ord(ch)
-        units += widths[code - 32] if 32 <= code < 127 else space * len(ch.encode("utf-8"))
+        units += widths[code - 32] if 32 <= code < 127 else space * len(
+            ch.encode("utf-8", "surrogatepass"))
     return round(units * size / UNITS_PER_EM, 2)
 
 

@@ -4,11 +4,10 @@ A picture with every module open is exact but long. Cutting it at one global dep
 old default) closes the interesting block together with everything else. Instead:
 
 1. Repeated blocks are already drawn once, marked ×N (:mod:`drawnet.passes.repeats`).
-2. A module whose structure (the classes, ops and wiring inside it, shapes and widths
-   aside) is already drawn open earlier in the picture is closed: ``layer2.0`` of a
-   ResNet repeats ``layer1.0``'s Bottleneck with other widths, so it becomes one box. The
-   first module of each structure stays open, so every kind of block is shown once with
-   its insides.
+2. One module of each kind (class; for plain containers, structure) is drawn open: the
+   one that shows the most (the most boxes inside; a ResNet's first Bottleneck, with its
+   downsample branch), inside the blocks already open. The others of that kind become
+   one box each: their insides would repeat what is drawn, with other widths.
 3. If the picture is still over the budget, the deepest modules are closed next, largest
    first, keeping the ×N blocks open as long as possible.
 
@@ -130,22 +129,16 @@ def close_calls(graph: ir.Graph, call_ids: Iterable[str]) -> ir.Graph:
             repeat=call.repeat if call else 1,
         )
     nodes = [singles[k] if k in singles else merged[k] for k in order]
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = box_of.get(e.src, e.src), box_of.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
-    return graph.replace(nodes=ir.topo_sort(nodes, edges.values()), edges=tuple(edges.values()))
+    edges = ir.remap_edges(graph.edges, box_of)
+    return graph.replace(nodes=ir.topo_sort(nodes, edges), edges=edges)
 
 
 def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
-    """Close modules until the picture has at most ``max_boxes`` nodes (see the module
-    docstring for the order); the graph comes back unchanged when it already fits.
+    """Draw one block of each kind open and the others closed, then close more until the
+    picture has at most ``max_boxes`` nodes (see the module docstring for the order).
 
     ``graph.meta`` gets a ``note`` saying how many modules were closed and why.
     """
-    if len(graph.nodes) <= max_boxes:
-        return graph
     calls = {c.id: c for c in graph.calls}
     members = _call_members(graph)
     children: dict[str, list[str]] = {}
@@ -159,9 +152,10 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
     own = {c for n in graph.nodes for c in n.scope[-1:]} | {n.id for n in graph.nodes}
 
     def is_container(call_id: str) -> bool:
-        # a Sequential of stages: its children say more than one box would, so it is
-        # opened and its children judged one by one
-        return call_id not in own and len(children.get(call_id, ())) >= 2
+        # a Sequential of stages: its children say more than one box would (a frame says
+        # how many blocks a stage repeats), so it is opened and its children judged
+        return call_id not in own and (len(children.get(call_id, ())) >= 2 or (
+            calls[call_id].class_name in CONTAINERS and bool(children.get(call_id))))
 
     def kind_of(call: ir.Call) -> Hashable:
         if call.class_name in CONTAINERS:
@@ -214,37 +208,63 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
         notes.append(f"{closed} module{'s' if closed > 1 else ''} drawn as one box each: a "
                       "module of the same kind is drawn open")
 
-    # 2. still too many: close the deepest modules, largest first, ×N blocks last
+    # 2. still too many, or a node fed by too many others to read (DenseNet's layers
+    # each take every earlier one): close the deepest modules, stages last
     extra = 0
-    while len(out.nodes) > max_boxes:
+    while len(out.nodes) > max_boxes or max_fan_in(out) > MAX_FAN_IN:
         nxt = next_to_close(out)
-        if nxt is None:
+        if not nxt:
             break
-        out = close_calls(out, [nxt])
-        extra += 1
+        out = close_calls(out, nxt)
+        extra += len(nxt)
     if extra:
         notes.append(f"{extra} more module{'s' if extra > 1 else ''} drawn as one box each "
-                     f"to stay within max_boxes={max_boxes} (pass depth=None to open all)")
+                     f"to stay within max_boxes={max_boxes} and {MAX_FAN_IN} inputs a box "
+                     "(pass depth=None to open all)")
     out = merge_equal_boxes(out)
     return out.replace(meta=(*out.meta, *(("note", n) for n in notes)))
 
 
-def next_to_close(graph: ir.Graph) -> str | None:
-    """The open module call to close next: away from ×N blocks first, then the deepest,
-    then the one with the most boxes inside; None when nothing is left to close."""
+MAX_FAN_IN = 6
+"""The most edges a box may take in before its module is drawn closed."""
+
+
+def max_fan_in(graph: ir.Graph) -> int:
+    """The most edges any node takes in.
+
+    Example:
+        >>> g = ir.Graph(nodes=tuple(ir.Node(id=k, kind="function", op="x") for k in "abc"),
+        ...              edges=(ir.Edge("a", "c"), ir.Edge("b", "c")))
+        >>> max_fan_in(g)
+        2
+    """
+    fan: dict[str, int] = {}
+    for e in graph.edges:
+        fan[e.dst] = fan.get(e.dst, 0) + 1
+    return max(fan.values(), default=0)
+
+
+def next_to_close(graph: ir.Graph) -> list[str]:
+    """The open module calls to close next: the deepest, then the one with the most boxes
+    inside; plain containers (Sequential stages, whose frames say how many blocks they
+    hold) only when nothing else is left, and then every stage of that parent and class
+    at once, so the picture stays even; [] when nothing is left to close."""
     members = _call_members(graph)
-    repeated = {c.id for c in graph.calls if c.repeat > 1 and c.id in members}
-    candidates = [c for c in graph.calls if len(members.get(c.id, ())) >= 2]
-    if not candidates:
-        return None
+    open_calls = [c for c in graph.calls if len(members.get(c.id, ())) >= 2]
+    if not open_calls:
+        return []
+    innermost = {n.scope[-1] for n in graph.nodes if n.scope}
 
-    def rank(c: ir.Call) -> tuple[int, int, int]:
-        first = graph.nodes[members[c.id][0]]
-        near_repeat = c.id in repeated or any(r in first.scope for r in repeated) or any(
-            c.id in graph.nodes[members[r][0]].scope for r in repeated)
-        return (0 if near_repeat else 1, c.depth, len(members[c.id]))
+    def container(c: ir.Call) -> bool:
+        return c.class_name in CONTAINERS or c.id not in innermost
 
-    return max(candidates, key=rank).id
+    blocks = [c for c in open_calls if not container(c)]
+    best = max(blocks or open_calls,
+               key=lambda c: (c.depth, len(members[c.id]), -members[c.id][0]))
+    if blocks:
+        return [best.id]
+    return [c.id for c in open_calls
+            if c.parent == best.parent and c.class_name == best.class_name]
 
 
 def _same_box(a: ir.Node, b: ir.Node) -> bool:
@@ -296,11 +316,7 @@ def merge_equal_boxes(graph: ir.Graph) -> ir.Graph:
         return graph
     nodes = [n.replace(repeat=repeat[n.id]) if n.id in repeat else n
              for n in graph.nodes if n.id not in into]
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = into.get(e.src, e.src), into.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
+    edges = ir.remap_edges(graph.edges, into)
     new_calls = []
     for c in graph.calls:
         if c.id in into:
@@ -308,7 +324,7 @@ def merge_equal_boxes(graph: ir.Graph) -> ir.Graph:
         if c.id in repeat:
             c = dataclasses.replace(c, repeat=repeat[c.id], last_path=last[c.id])
         new_calls.append(c)
-    return graph.replace(nodes=tuple(nodes), edges=tuple(edges.values()), calls=tuple(new_calls))
+    return graph.replace(nodes=tuple(nodes), edges=edges, calls=tuple(new_calls))
 
 
 # -- what a closed box holds ---------------------------------------------------------------
@@ -416,4 +432,12 @@ def block_summary(inside: list[ir.Node], call: ir.Call | None) -> str:
         parts.append(f"attention, {heads} heads" if isinstance(heads, int) else "attention")
         if widest and c_in and widest > c_in:
             parts.append(f"MLP {c_in}→{widest}")
+    # a stage of closed blocks: say which blocks, and how many
+    blocks: dict[str, int] = {}
+    for n in inside:
+        if n.kind == "block" and n.class_name not in CONTAINERS:
+            blocks[n.class_name] = blocks.get(n.class_name, 0) + n.repeat
+    if blocks and (call is None or call.class_name in CONTAINERS):
+        listing = [f"{k} ×{v}" if v > 1 else k for k, v in blocks.items()]
+        parts = [*parts[:1], *listing[:2], *(["…"] if len(listing) > 2 else [])]
     return " · ".join(parts)

@@ -131,12 +131,8 @@ def fold_chains(graph: ir.Graph, chains: tuple[Chain, ...] = CHAINS) -> ir.Graph
     nodes = list(ir.topo_sort(nodes, [ir.Edge(merged_into.get(e.src, e.src),
                                               merged_into.get(e.dst, e.dst))
                                       for e in graph.edges]))
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = merged_into.get(e.src, e.src), merged_into.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
-    return graph.replace(nodes=tuple(nodes), edges=tuple(edges.values()))
+    edges = ir.remap_edges(graph.edges, merged_into)
+    return graph.replace(nodes=tuple(nodes), edges=edges)
 
 
 def _match(

@@ -126,9 +126,5 @@ def group_ops(graph: ir.Graph, min_group: int = MIN_GROUP) -> ir.Graph:
         return graph
     nodes = [merged.get(n.id, n) for n in graph.nodes
              if n.id not in merge_into or merge_into[n.id] == n.id]
-    edges: dict[tuple[str, str], ir.Edge] = {}
-    for e in graph.edges:
-        src, dst = merge_into.get(e.src, e.src), merge_into.get(e.dst, e.dst)
-        if src != dst and (src, dst) not in edges:
-            edges[(src, dst)] = ir.Edge(src, dst, e.tensor)
-    return graph.replace(nodes=ir.topo_sort(nodes, edges.values()), edges=tuple(edges.values()))
+    edges = ir.remap_edges(graph.edges, merge_into)
+    return graph.replace(nodes=ir.topo_sort(nodes, edges), edges=edges)

@@ -76,13 +76,21 @@ def subtree_params(modules: tuple[ir.ModuleInfo, ...]) -> dict[str, int]:
         15
     """
     subtree: dict[str, int] = {}
+    by_level: dict[int, list[str]] = {}
     for m in modules:
         p = m.path
+        if p not in subtree:
+            by_level.setdefault(p.count(".") if p else -1, []).append(p)
         subtree[p] = subtree.get(p, 0) + m.params
-        parts = p.split(".") if p else []
-        for i in range(1, len(parts)):
-            anc = ".".join(parts[:i])
-            subtree[anc] = subtree.get(anc, 0) + m.params
+    # deepest first, each path adds its total to its parent once (linear in the number of
+    # modules, also for models nested a thousand levels deep); the root stays its own
+    for level in range(max(by_level, default=0), 0, -1):
+        for p in by_level.get(level, []):
+            parent = p.rpartition(".")[0]
+            if parent not in subtree:
+                subtree[parent] = 0
+                by_level.setdefault(level - 1, []).append(parent)
+            subtree[parent] += subtree[p]
     return subtree
 
 
@@ -165,20 +173,31 @@ def bypass(
         preds.setdefault(e.dst, []).append(e.src)
         outs.setdefault(e.src, []).append(e)
 
-    def sources(node_id: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    def sources(node_id: str) -> list[str]:
+        # The kept nodes feeding node_id through dropped ones, in the order a depth-first
+        # walk meets them (duplicates are dropped by the caller). A stack rather than
+        # recursion: chains of dropped nodes can be thousands long.
         found: list[str] = []
-        for p in preds.get(node_id, []):
-            if p in gone and p not in seen:
-                found.extend(sources(p, seen | {p}))
-            elif p not in gone:
-                found.append(p)
+        expanded = {node_id}
+        todo: list[tuple[bool, str]] = [(False, node_id)]
+        while todo:
+            kept_node, current = todo.pop()
+            if kept_node:
+                found.append(current)
+                continue
+            for p in reversed(preds.get(current, [])):
+                if p not in gone:
+                    todo.append((True, p))
+                elif p not in expanded:
+                    expanded.add(p)
+                    todo.append((False, p))
         return found
 
     kept: dict[tuple[str, str], ir.Edge] = {}
     for e in edges:
         if e.dst in gone:
             continue
-        srcs = sources(e.src, frozenset({e.src})) if e.src in gone else [e.src]
+        srcs = sources(e.src) if e.src in gone else [e.src]
         for s in srcs:
             if s != e.dst and (s, e.dst) not in kept:
                 kept[(s, e.dst)] = ir.Edge(s, e.dst, e.tensor)

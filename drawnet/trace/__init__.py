@@ -117,23 +117,40 @@ def trace(model: Any, inputs: Any, *, tracer: str = "auto", mode: str = "eval") 
         >>> trace(net, parse_inputs(net, [1, 4])).get_meta("tracer")
         'meta'
     """
-    from drawnet.trace.common import guarded
+    from drawnet.trace.stack import room_for
 
     if tracer not in TRACERS:
         raise choices(tracer, TRACERS, "tracer")
     if mode not in MODES:
         raise choices(mode, MODES, "mode")
     check_model(model)
+    with room_for(model) as depth:
+        return _trace(model, inputs, tracer, mode, depth)
+
+
+def _trace(model: Any, inputs: Any, tracer: str, mode: str, depth: int) -> ir.Graph:
+    from drawnet.trace.common import guarded
+
     order = auto_order(model) if tracer == "auto" else (tracer,)
     errors: list[TraceError] = []
     for name in order:
         try:
             with guarded(model, mode=mode):
                 graph = _run(name, model, inputs)
+        except RecursionError as e:
+            raise TraceError(
+                f"{name} trace ran out of Python stack: the model nests modules {depth} "
+                "levels deep, more than drawnet can follow; draw an inner part of it"
+            ) from e
         except TraceError as e:
             errors.append(e)
             if tracer == "auto" and (_own_fault(errors) or _rejected(e)):
                 break
+            continue
+        except (MemoryError, RuntimeError) as e:
+            if not out_of_memory(e):
+                raise
+            errors.append(_memory_error(name, e))
             continue
         if errors:
             graph = graph.replace(meta=(*graph.meta, *_fallback_meta(name, errors)))
@@ -150,6 +167,30 @@ def _rejected(error: TraceError) -> bool:
     from drawnet.trace.common import REJECTED, TracerFailure
 
     return isinstance(error, TracerFailure) and error.kind == REJECTED
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` says memory ran out (Python's ``MemoryError``, torch's allocators).
+
+    Example:
+        >>> out_of_memory(MemoryError()), out_of_memory(RuntimeError("shape mismatch"))
+        (True, False)
+    """
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e).lower()
+    return "can't allocate memory" in text or "out of memory" in text
+
+
+def _memory_error(name: str, e: BaseException) -> TraceError:
+    text = str(e).strip().splitlines()
+    cause = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    error = TraceError(
+        f"{name} trace ran out of memory ({cause[:200]}): a real run needs memory for the "
+        "weights and activations; use tracer='meta' (no compute, no memory) or smaller inputs"
+    )
+    error.__cause__ = e
+    return error
 
 
 def _own_fault(errors: list[TraceError]) -> bool:

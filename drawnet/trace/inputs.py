@@ -32,11 +32,13 @@ Example:
 from __future__ import annotations
 
 import inspect
+import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drawnet.errors import InputError, OptionError
+from drawnet.errors import InputError, OptionError, safe_repr
 
 DTYPE_NAMES = (
     "float32", "float", "float64", "double", "float16", "half", "bfloat16",
@@ -72,30 +74,49 @@ class ModelInputs:
 
 def dtype_name(dtype: Any) -> str:
     """Normalise a dtype given as ``torch.int64``, ``"long"`` or ``"int64"`` to ``"int64"``."""
-    text = str(dtype).removeprefix("torch.")
-    text = _ALIASES.get(text, text)
+    listed = ", ".join(repr(d) for d in DTYPE_NAMES)
+    try:
+        text = dtype if isinstance(dtype, str) else str(dtype)
+    except Exception:
+        text = ""
+    text = _ALIASES.get(text.removeprefix("torch."), text.removeprefix("torch."))
     if text not in DTYPE_NAMES:
-        raise OptionError(
-            f"unknown dtype: {dtype!r} (must be one of {', '.join(repr(d) for d in DTYPE_NAMES)})"
-        )
+        raise OptionError(f"unknown dtype: {safe_repr(dtype)} (must be one of {listed})")
     return text
 
 
+_MAX_ELEMENTS = 2**63 - 1
+"""torch counts elements (and bytes) in a signed 64-bit integer."""
+
+
 def _shape(value: Any, where: str) -> tuple[int, ...]:
-    if isinstance(value, int) or not isinstance(value, Sequence) or isinstance(value, str):
-        raise InputError(f"{where}: expected a shape such as [1, 3, 224, 224], got {value!r}")
+    if isinstance(value, int | str | bytes | bytearray | memoryview) or not isinstance(
+            value, Sequence):
+        kind = f" ({type(value).__name__})" if isinstance(value, bytes | bytearray) else ""
+        raise InputError(
+            f"{where}: expected a shape such as [1, 3, 224, 224], got {safe_repr(value)}{kind}")
     dims: list[int] = []
     for d in value:
-        if isinstance(d, bool) or not isinstance(d, int):
-            raise InputError(f"{where}: dimension {d!r} in {list(value)} is not a whole number")
-        if d <= 0:
+        try:
+            dim = operator.index(d) if not isinstance(d, bool) else None
+        except TypeError:
+            dim = None
+        if dim is None:
             raise InputError(
-                f"{where}: dimension {d} in {list(value)} must be positive "
+                f"{where}: dimension {safe_repr(d)} in {safe_repr(list(value))} is not a "
+                "whole number")
+        if dim <= 0:
+            raise InputError(
+                f"{where}: dimension {dim} in {safe_repr(list(value))} must be positive "
                 "(use 1 for the batch dimension)"
             )
-        dims.append(d)
+        dims.append(dim)
     if not dims:
         raise InputError(f"{where}: empty shape; give every dimension, e.g. [1, 3, 224, 224]")
+    if math.prod(dims) * 8 > _MAX_ELEMENTS:
+        raise InputError(
+            f"{where}: {'×'.join(map(str, dims))} is {math.prod(dims):.3g} elements, more than "
+            "a tensor can hold (its bytes must count below 2**63)")
     return tuple(dims)
 
 
@@ -187,6 +208,7 @@ def parse_inputs(
                     f"input_data[{name!r}] is a {type(value).__name__}, not a tensor; pass "
                     "non-tensor arguments through kwargs="
                 )
+            _check_layout(value, f"input_data[{name!r}]")
             spec = InputSpec(name, tuple(int(d) for d in value.shape),
                              dtype_name(value.dtype), value)
             (kw if is_kw else args).append(spec)
@@ -195,6 +217,7 @@ def parse_inputs(
     extra: dict[str, Any] = {}
     for k, v in (kwargs or {}).items():
         if _is_tensor(v):
+            _check_layout(v, f"kwargs[{k!r}]")
             kw.append(InputSpec(str(k), tuple(int(d) for d in v.shape), dtype_name(v.dtype), v))
         else:
             extra[str(k)] = v
@@ -205,6 +228,20 @@ def parse_inputs(
         seen.add(name)
     _check_devices(model, (*args, *kw))
     return ModelInputs(tuple(args), tuple(kw), extra)
+
+
+def _check_layout(tensor: Any, where: str) -> None:
+    """Only ordinary (strided) tensors: a sparse, nested or MKL-DNN input would be drawn
+    from shapes a real run does not produce."""
+    import torch
+
+    if tensor.layout != torch.strided or getattr(tensor, "is_nested", False):
+        layout = "nested" if getattr(tensor, "is_nested", False) else str(tensor.layout)
+        kind = "sparse" if "sparse" in layout else layout.removeprefix("torch.")
+        raise InputError(
+            f"{where} is a {kind} tensor ({layout}); drawnet draws ordinary dense inputs: "
+            "pass .to_dense(), or its shape as input_size"
+        )
 
 
 def _check_devices(model: Any, specs: Sequence[InputSpec]) -> None:
