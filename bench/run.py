@@ -139,7 +139,8 @@ def _passes(graph: Any, depth: Any = "auto") -> Any:
 
 
 def _emit(layers: Any, depth: Any = "auto", engine: str = "auto") -> tuple[Any, str]:
-    """draw_model's fitting and DOT emission, with its defaults: (drawn graph, DOT)."""
+    """draw_model's fitting and DOT emission, with its defaults: (drawn graph, DOT). The
+    fitting may lay the picture out once to measure it (then draw_model keeps that SVG)."""
     from drawnet.api import fit_layout
     from drawnet.emit import to_dot
     from drawnet.emit.fit import get_fit
@@ -147,10 +148,14 @@ def _emit(layers: Any, depth: Any = "auto", engine: str = "auto") -> tuple[Any, 
     place = get_fit("notebook")
     looks: dict[str, Any] = {"theme": "default", "wrap": True, "show_params": False,
                              "show_macs": False}
-    graph, chosen = fit_layout(layers, place, None, may_close=depth == "auto", engine=engine,
-                               **looks)
-    return graph, str(to_dot(graph, orientation=chosen, clusters=True, title=None,
-                             legend=None, color_by="family", fit=place, **looks))
+
+    def emit(g: Any, orientation: str, fit: Any) -> str:
+        return str(to_dot(g, orientation=orientation, clusters=True, title=None, legend=None,
+                          color_by="family", fit=fit, **looks))
+
+    graph, source, _svg = fit_layout(layers, place, None, emit, may_close=depth == "auto",
+                                     engine=engine, **looks)
+    return graph, str(source)
 
 
 def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
