@@ -299,7 +299,8 @@ def run_zoo(names: list[str] | None = None, repeats: int = 3,
         data = z.data()
         graph = drawnet.trace_model(model, input_data=data)
         calls: dict[str, Callable[[], Any]] = {
-            "drawnet": lambda m=model, d=data: drawnet.draw_model(m, input_data=d).pipe("svg")}
+            "drawnet": lambda m=model, d=data: drawnet.draw_model(m, input_data=d).pipe("svg"),
+            "trace": lambda m=model, d=data: drawnet.trace_model(m, input_data=d)}
         row: dict[str, Any] = {
             "model": name, "family": z.family, "ops": len(graph.nodes),
             "tracer": graph.get_meta("tracer"),
@@ -320,19 +321,27 @@ def run_zoo(names: list[str] | None = None, repeats: int = 3,
         log(f"  {name:34s} {row['tracer']:6s} drawnet {row['wall']['drawnet']:.3f} s, {peer_text}")
         del model, peer
     times = sorted(r["wall"]["drawnet"] for r in rows)
-    p90 = (statistics.quantiles(times, n=10, method="inclusive")[-1] if len(times) > 1
-           else times[0])
+    traces = sorted(r["wall"]["trace"] for r in rows)
     ratios = [r["wall"]["drawnet"] / r["wall"]["torchview"] for r in rows
               if "torchview" in r["wall"]]
     tracers: dict[str, int] = {}
     for r in rows:
         tracers[r["tracer"]] = tracers.get(r["tracer"], 0) + 1
     return {
-        "repeats": repeats, "rows": rows, "p50": statistics.median(times), "p90": p90,
-        "max": times[-1], "tracers": tracers,
+        "repeats": repeats, "rows": rows, "p50": statistics.median(times), "p90": _p90(times),
+        "max": times[-1], "trace_p50": statistics.median(traces), "trace_p90": _p90(traces),
+        "trace_max": traces[-1], "tracers": tracers,
         "torchview_ratio_median": statistics.median(ratios) if ratios else None,
         "torchview_works": len(ratios),
     }
+
+
+def _p90(sorted_times: list[float]) -> float:
+    import statistics
+
+    if len(sorted_times) < 2:
+        return sorted_times[0]
+    return statistics.quantiles(sorted_times, n=10, method="inclusive")[-1]
 
 
 def target_rows(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -340,9 +349,16 @@ def target_rows(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
     n = len(res["rows"])
     off = [r for r in res["rows"] if r["tracer"] != "meta"]
     ratio = res["p90"] / res["p50"]
-    return [
+    rows = [
         (f"p90 ≤ {P90_TARGET:g}× p50 of draw_model → SVG ({n} models)",
-         f"{res['p90']:.3f} s / {res['p50']:.3f} s = {ratio:.2f}×", ratio <= P90_TARGET),
+         f"{res['p90']:.3f} s / {res['p50']:.3f} s = {ratio:.2f}×", ratio <= P90_TARGET)]
+    if "trace_p50" in res:
+        t_ratio = res["trace_p90"] / res["trace_p50"]
+        rows.append((f"p90 ≤ {P90_TARGET:g}× p50 of the trace alone ({n} models)",
+                     f"{res['trace_p90']:.3f} s / {res['trace_p50']:.3f} s = {t_ratio:.2f}×",
+                     t_ratio <= P90_TARGET))
+    return [
+        *rows,
         ("every model on the no-compute meta tracer (no export fallback)",
          f"{n - len(off)} of {n}" + (": " + "; ".join(
              f"{r['model']} → {r['tracer']} ({'; '.join(r['fallback'])})" for r in off)
@@ -361,18 +377,22 @@ def tables(res: dict[str, Any]) -> list[str]:
         "its family (2-8 blocks, widths of 32-256, random weights), sized to about 100-700 "
         "traced ops so that the spread of times shows the path each family takes through "
         "the tracer rather than the size of the model.", "",
-        f"drawnet: p50 {res['p50']:.3f} s, p90 {res['p90']:.3f} s, max {res['max']:.3f} s; "
-        f"tracers: {mix}. torchview draws {res['torchview_works']} of {len(res['rows'])}; "
-        + (f"median drawnet / torchview {med:.2f}×." if med else ""), "",
-        "| model | family | ops | tracer | drawnet | torchview | ratio | what the trace read "
-        "or assumed |", "|---|---|--:|---|--:|--:|--:|---|"]
+        f"drawnet, call to SVG: p50 {res['p50']:.3f} s, p90 {res['p90']:.3f} s, max "
+        f"{res['max']:.3f} s" + (
+            f"; the trace alone: p50 {res['trace_p50']:.3f} s, p90 {res['trace_p90']:.3f} s, "
+            f"max {res['trace_max']:.3f} s" if "trace_p50" in res else "")
+        + f"; tracers: {mix}. torchview draws {res['torchview_works']} of "
+        f"{len(res['rows'])}; " + (f"median drawnet / torchview {med:.2f}×." if med else ""),
+        "", "| model | family | ops | tracer | trace | drawnet (to SVG) | torchview | ratio "
+        "| what the trace read or assumed |", "|---|---|--:|---|--:|--:|--:|--:|---|"]
     for r in res["rows"]:
         w = r["wall"]
         tv = w.get("torchview")
         said = "; ".join(_short(n) for n in r["notes"] + r["fallback"]) or "–"
         peer = f"{tv:.3f}" if tv else "fails"
         ratio = f"{w['drawnet'] / tv:.2f}×" if tv else "–"
-        out.append(f"| {r['model']} | {r['family']} | {r['ops']} | {r['tracer']} "
+        trace = f"{w['trace']:.3f}" if "trace" in w else "–"
+        out.append(f"| {r['model']} | {r['family']} | {r['ops']} | {r['tracer']} | {trace} "
                    f"| {w['drawnet']:.3f} | {peer} | {ratio} | {said} |")
     fails = [f"{r['model']}: {r['torchview_error']}" for r in res["rows"]
              if "torchview_error" in r]
