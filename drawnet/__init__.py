@@ -40,6 +40,8 @@ _EXPORTS = {
     "load_program": "drawnet.loaders",
     "Diagram": "drawnet.notebook",
     "Summary": "drawnet.summary",
+    "TracedModel": "drawnet.traced",
+    "traced": "drawnet.traced",
 }
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from drawnet.loaders import LoadError, load_program
     from drawnet.notebook import Diagram
     from drawnet.summary import Summary
+    from drawnet.traced import TracedModel, traced
 
 
 def __getattr__(name: str) -> Any:
@@ -108,6 +111,7 @@ __all__ = [
     "Summary",
     "Theme",
     "TraceError",
+    "TracedModel",
     "UnsafeFileError",
     "__version__",
     "draw_model",
@@ -116,4 +120,5 @@ __all__ = [
     "model_stats",
     "summary",
     "trace_model",
+    "traced",
 ]

@@ -44,7 +44,8 @@ def trace_model(
     ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
     e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
     when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
-    :func:`model_stats`.
+    :func:`model_stats`. It may also be a :class:`~drawnet.traced.TracedModel` (from
+    :func:`drawnet.traced`): its graph is returned without tracing again.
 
     Example:
         >>> import torch, drawnet
@@ -58,10 +59,14 @@ def trace_model(
     from drawnet.trace import MODES, TRACERS, check_model, trace
     from drawnet.trace.inputs import parse_inputs
     from drawnet.trace.stack import room_for
+    from drawnet.traced import TracedModel, reuse
 
     check_choice(tracer, TRACERS, "tracer")
     check_choice(mode, MODES, "mode")
     check_kwargs(kwargs)
+    if isinstance(model, TracedModel):
+        given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
+        return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
     if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
         model, input_data, kwargs, mode = program_inputs(
             model, input_size, input_data, kwargs, mode)

@@ -19,6 +19,7 @@ element count; a *position* is every index of ``x`` but the last (tokens count).
 | bilinear                              | positions·in1·in2·out              | 2·MACs + bias    |
 | matmul, rmatmul, mm, bmm, mv, dot     | broadcast batch·n·k·m              | 2·MACs           |
 | addmm, baddbmm, addbmm, addmv, addr   | the product                        | 2·MACs + out     |
+| grouped_mm (mixture-of-experts)       | routed rows·in·out                 | 2·MACs           |
 | tensordot, inner, outer, ger          | out.numel·contracted size          | 2·MACs           |
 | einsum                                | Σ pairwise steps: Π index sizes    | 2·MACs (+ sums)  |
 | scaled_dot_product_attention          | B·L·S·E + B·L·S·Ev                 | 2·MACs + 5/score |
@@ -42,6 +43,11 @@ Details of the conventions:
 - Convolutions read ``C/groups`` and ``k`` from the weight, so groups and depthwise
   convs need no attribute. A ``convolution`` node is transposed when its ``transposed``
   argument (``arg6``) says so; without it, from the weight and channel shapes.
+- Grouped products (``torch._grouped_mm``, transformers' default expert kernel, and its
+  ``transformers::grouped_mm_fallback``): ``a (S, K) @ b (E, K, N)`` runs each of the
+  ``S`` routed rows (tokens × top-k) through the one expert it is routed to: ``S·K·N``,
+  whichever expert gets which row; ``a (G, M, K) @ b (G, K, N)`` is batched, ``G·M·K·N``;
+  ``a (M, K) @ b (K, N)`` grouped along ``K`` is ``M·K·N``.
 - Matmul follows ``torch.matmul``: 1-D operands get a unit dim, batch dims broadcast.
   ``rmatmul`` (``__rmatmul__``) has its operands in reversed order: ``b @ a``.
 - Einsum is counted in the order torch contracts: with ``opt_einsum`` installed (which
@@ -373,6 +379,18 @@ def _matmul_rule(ia: int, ib: int, added: int | None = None) -> Rule:
         return _product(_matmul_between(c, ia, ib), extra)
 
     return rule
+
+
+def _grouped_mm(c: _Call) -> Cost:
+    """``_grouped_mm(a, b, offs)``: every row of ``a`` through one group's ``b``."""
+    a, b, out = c.shape(0), c.shape(1), c.out_shape()
+    if a is None or b is None or len(a) not in (2, 3) or len(b) not in (2, 3):
+        return _ZERO
+    if len(a) == 2 and len(b) == 2:
+        return _product(a[0] * a[1] * b[1])
+    if out is None:
+        return _ZERO
+    return _product(math.prod(out) * a[-1])
 
 
 def _contraction_rule(ia: int, ib: int, added: int | None = None) -> Rule:
@@ -750,6 +768,7 @@ OP_RULES: Mapping[str, Rule] = MappingProxyType({
     "rmatmul": _matmul_rule(1, 0),
     **_names("addmm addbmm baddbmm addmv", _matmul_rule(1, 2, added=0)),
     "addr": _contraction_rule(1, 2, added=0),
+    **_names("grouped_mm transformers::grouped_mm_fallback", _grouped_mm),
     **_names("tensordot inner outer ger", _contraction_rule(0, 1)),
     "einsum": _einsum,
     **_names(

@@ -68,6 +68,20 @@ class Branchy(nn.Module):
         return self.b(x)
 
 
+class WeightBranchy(nn.Module):
+    """Branches on a value that depends on the weights: only a real run can follow it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.a(x).sum() > 0:
+            return self.a(x)
+        return self.b(x)
+
+
 class ResidualMLP(nn.Module):
     """A pre-norm residual MLP block: x + fc2(gelu(fc1(norm(x))))."""
 

@@ -540,12 +540,12 @@ def test_export_on_a_model_partly_on_meta() -> None:
     ("meta", "use tracer='eager'"), ("export", "use tracer='eager'"),
 ])
 def test_tracer_errors_say_which_where_and_what_to_try(tracer: str, hint: str) -> None:
-    from tests.models import Branchy
+    from tests.models import WeightBranchy
 
     with pytest.raises(TraceError) as info:
-        drawnet.draw_model(Branchy(), X, tracer=tracer)
+        drawnet.draw_model(WeightBranchy(), X, tracer=tracer)
     message = str(info.value)
-    assert message.startswith(f"{tracer} trace failed in Branchy.forward (input 2×4)")
+    assert message.startswith(f"{tracer} trace failed in WeightBranchy.forward (input 2×4)")
     assert hint in message
 
 

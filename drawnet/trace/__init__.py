@@ -36,7 +36,17 @@ and real memory) before ``jit`` (0.9, 1.5 and 2.2 s; deprecated, and it cannot t
 outputs such as transformers' ``ModelOutput`` with a cache).
 
 A failure that is the model's or the inputs' own (a shape mismatch: every tracer would
-stop at the same place) ends ``auto`` at once rather than running the model for real.
+stop at the same place) ends ``auto`` at once rather than running the model for real:
+when the meta trace stops in a torch op that raises on CPU too, or in the model's own
+Python checks, no other tracer runs (``failfast.py``); otherwise when ``meta`` and
+``export`` stop at the same place. When a later tracer draws the model, ``graph.meta``
+says why the earlier ones failed (``fallback`` entries).
+
+The meta tracer reads tensor values that do not depend on the weights (attention masks,
+lengths, positions) from real CPU copies computed beside the run, and answers
+``nonzero`` and mixture-of-experts routing of weight-dependent tensors with stated
+assumptions (``scalars.py``); recurrences and grouped expert products are answered from
+shapes (``recurrent.py``, ``moe.py``).
 """
 
 from __future__ import annotations
@@ -135,7 +145,7 @@ def _trace(model: Any, inputs: Any, tracer: str, mode: str, depth: int) -> ir.Gr
             ) from e
         except TraceError as e:
             errors.append(e)
-            if tracer == "auto" and _own_fault(errors):
+            if tracer == "auto" and (_own_fault(errors) or _rejected(e)):
                 break
             continue
         except (MemoryError, RuntimeError) as e:
@@ -145,7 +155,9 @@ def _trace(model: Any, inputs: Any, tracer: str, mode: str, depth: int) -> ir.Gr
             continue
         if errors:
             graph = graph.replace(meta=(*graph.meta, *_fallback_meta(name, errors)))
-        return graph
+        from drawnet.trace.moe import notes as moe_notes
+
+        return graph.replace(meta=(*graph.meta, *moe_notes(graph)))
     if len(errors) == 1:
         missing = _missing_inputs(errors, model, inputs)
         if missing:
@@ -195,6 +207,13 @@ def _furthest(errors: list[TraceError]) -> Any:
     graphs = [e.partial for e in errors if isinstance(e.partial, ir.Graph)]
     return max(graphs, key=lambda g: sum(1 for n in g.nodes if n.kind == "function"),
                default=None)
+
+
+def _rejected(error: TraceError) -> bool:
+    """The tracer found an error a real run would raise too (see ``failfast.py``)."""
+    from drawnet.trace.common import REJECTED, TracerFailure
+
+    return isinstance(error, TracerFailure) and error.kind == REJECTED
 
 
 def out_of_memory(e: BaseException) -> bool:
@@ -290,6 +309,7 @@ def _fallback_meta(name: str, errors: list[TraceError]) -> tuple[tuple[str, str]
     failed = [e for e in errors if isinstance(e, TracerFailure)]
     tried = ", ".join(e.tracer for e in failed)
     facts: list[tuple[str, str]] = [("tried", tried)] if tried else []
+    facts += [("fallback", f"{e.tracer} failed {e.place}: {e.cause}") for e in failed]
     if name in ("eager", "jit") and any(e.kind == DATA_DEPENDENT for e in failed):
         facts.append(("note", (
             "the model branches on tensor values: drawn from a real run, so this is the "

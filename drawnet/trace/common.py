@@ -15,7 +15,7 @@ MODULE_ATTRS = (
     "num_embeddings", "embedding_dim", "input_size", "hidden_size", "num_layers",
     "bidirectional", "batch_first", "proj_size", "embed_dim", "num_heads", "kdim", "vdim",
     "output_size", "scale_factor", "mode", "p", "nf", "nx", "negative_slope", "upscale_factor",
-    "window_size", "shift_size", "head_dim", "add_zero_attn",
+    "window_size", "shift_size", "head_dim", "add_zero_attn", "num_experts", "top_k",
 )
 _RNN_ONLY = frozenset({"input_size", "hidden_size", "num_layers"})
 
@@ -319,6 +319,8 @@ def output_node(name: str, metas: tuple[ir.TensorMeta, ...], *, cache: bool = Fa
 FailureKind = str
 DATA_DEPENDENT = "data-dependent"
 """A failure caused by control flow on tensor values (``if x.sum() > 0``)."""
+REJECTED = "rejected"
+"""A failure a real run would hit too (a shape mismatch): no other tracer is tried."""
 
 _DATA_MARKS = (
     "cannot be called on meta tensors", "data-dependent", "data dependent",
@@ -333,7 +335,8 @@ class TracerFailure(TraceError):
 
     ``tracer`` failed ``place`` (``in layer1.0.conv1 · Conv2d (input 1×64×56×56)``)
     because of ``cause`` (``RuntimeError: ...``); ``kind`` is :data:`DATA_DEPENDENT` when
-    the model branched on tensor values, else ``""``.
+    the model branched on tensor values, :data:`REJECTED` when a real run would fail
+    there too, else ``""``.
     """
 
     def __init__(self, message: str, *, tracer: str, place: str = "", cause: str = "",

@@ -26,6 +26,7 @@ from drawnet.errors import TraceError
 from drawnet.trace.checks import MetaKernels
 from drawnet.trace.common import (
     DATA_DEPENDENT,
+    REJECTED,
     TracerFailure,
     cause_text,
     failure_kind,
@@ -43,7 +44,11 @@ from drawnet.trace.common import (
 from drawnet.trace.common import (
     call_id as make_call_id,
 )
+from drawnet.trace.fastops import RULES as _FAST_RULES
 from drawnet.trace.inputs import ModelInputs, make_leaves
+from drawnet.trace.moe import RULES as _MOE_RULES
+from drawnet.trace.recurrent import RULES as _RNN_RULES
+from drawnet.trace.scalars import NOTHING, Values
 
 # Calls whose results say nothing about the architecture.
 _SKIP = frozenset({
@@ -87,6 +92,9 @@ class _Recorder:
         self.producer: dict[int, tuple[weakref.ref[Any], str]] = {}
         self.ops_in_call: dict[str, int] = {}
         self.call_paths: dict[str, str] = {}
+        self.values: Values | None = None  # CPU values beside a meta run (scalars.py)
+        self.op_error: tuple[BaseException, bool] | None = None  # (error, a real run's too)
+        self.kernels = MetaKernels()  # torch's meta kernels, once per signature (checks.py)
 
     # -- tensors --------------------------------------------------------------------
     def producer_of(self, t: Any) -> str | None:
@@ -201,19 +209,63 @@ class _Recorder:
         return path or call_id, self.classes.get(path, ""), self.call_inputs.get(call_id, ())
 
 
+# Shape rules of their own for ops torch answers slowly on meta: recurrences in time
+# independent of the sequence length, mixture-of-experts routing, slow reference kernels.
+# Each answers only the plainly valid case and returns None otherwise, so torch's kernel
+# runs and raises its own error. The commonest ops go through MetaKernels (checks.py).
+_MORE_RULES = {**_FAST_RULES, **_RNN_RULES, **_MOE_RULES}
+
+
+def _run_op(torch: Any, func: Callable[..., Any], name: str, args: Any,
+            kwargs: dict[str, Any], recorder: _Recorder) -> Any:
+    """Run one op: a shape rule on meta tensors where one applies, else torch's kernel
+    (once per signature, see :class:`drawnet.trace.checks.MetaKernels`)."""
+    result = None
+    if name in _MORE_RULES:
+        result = _MORE_RULES[name](torch, args, kwargs)
+    if result is None:
+        try:
+            result = recorder.kernels.call(func, name, args, kwargs)
+        except Exception as e:
+            if recorder.values is not None and recorder.op_error is None:
+                from drawnet.trace.failfast import replay_rejects
+
+                recorder.op_error = (e, replay_rejects(func, args, kwargs, e))
+            raise
+    return result
+
+
 def _make_mode(recorder: _Recorder) -> Any:
     from torch.overrides import TorchFunctionMode
 
     torch = recorder._torch
-    kernels = MetaKernels()  # torch's meta kernels, once per signature (trace/checks.py)
+    values = recorder.values
+    # Property reads that only look at metadata (the recorder's own hooks read them for
+    # every tensor): answered before any bookkeeping.
+    plain = frozenset(
+        getattr(torch.Tensor, a).__get__ for a in (
+            "shape", "dtype", "device", "ndim", "is_meta", "is_cuda", "is_sparse", "layout",
+            "requires_grad", "is_quantized", "grad_fn", "is_leaf", "itemsize")
+        if hasattr(getattr(torch.Tensor, a, None), "__get__"))
 
     class _RecordMode(TorchFunctionMode):
         def __torch_function__(
             self, func: Callable[..., Any], types: Any, args: Any = (), kwargs: Any = None
         ) -> Any:
+            if func in plain:
+                return func(*args, **(kwargs or {}))
             kwargs = kwargs or {}
             name = _op_name(func)
-            result = kernels.call(func, name, args, kwargs)
+            result = NOTHING
+            if values is not None:
+                try:
+                    result = values.call(func, name, args, kwargs)
+                except Exception as e:
+                    if recorder.op_error is not None and recorder.op_error[0] is e:
+                        raise  # the op's own error, from the meta run
+                    result = NOTHING  # values could not be made: the plain meta run
+            if result is NOTHING:
+                result = _run_op(torch, func, name, args, kwargs, recorder)
             if name in _SKIP:
                 return result
             outs = [t for _, t in flatten_tensors(result)]
@@ -282,6 +334,8 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
             )
         leaves = make_leaves(inputs, device, fill=tracer != "meta")
         args, kwargs = inputs.assemble(leaves)
+        if tracer == "meta":
+            rec.values = _values_for(rec, model, inputs, leaves)
         for spec, t in zip(inputs.specs, leaves, strict=True):
             rec.nodes.append(input_node(spec.name, tensor_meta(t)))
             rec.set_producer(t, rec.nodes[-1].id)
@@ -312,7 +366,40 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
     finally:
         for h in handles:
             h.remove()
-    return finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    graph = finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    if rec.values is not None and rec.values.notes():
+        graph = graph.replace(meta=(*graph.meta, *(("note", n) for n in rec.values.notes())))
+    return graph
+
+
+def _values_for(rec: _Recorder, model: Any, inputs: ModelInputs, leaves: list[Any]
+                ) -> Values:
+    """CPU values beside a meta run: the inputs', and the small integer buffers (position
+    ids, masks; never weights) of the model the meta copy was made from."""
+    import torch
+
+    root = type(model).__name__
+
+    def place() -> str:
+        where = rec.where()
+        if where is None:
+            return f"in {root}.forward"
+        path, cls, _ = where
+        return f"in {path} · {cls}" if cls else f"in {path}"
+
+    values = Values(place, mix_cpu=True,
+                    run=lambda f, n, a, k: _run_op(torch, f, n, a, k, rec))
+    for spec, t in zip(inputs.specs, leaves, strict=True):
+        if isinstance(t, torch.Tensor):
+            if spec.tensor is not None:
+                values.seed(t, spec.tensor)
+            else:
+                values.seed_fill(t)
+    source = model.__dict__.get(SOURCE_BUFFERS) or {}
+    for name, b in model.named_buffers():
+        if name in source and not (b.dtype.is_floating_point or b.dtype.is_complex):
+            values.seed(b, source[name])
+    return values
 
 
 def finish_graph(
@@ -482,6 +569,9 @@ def _rng_kept(device: Any) -> Any:
 SOURCE_ON_META = "_drawnet_source_on_meta"
 """Attribute of a stand-in copy: whether the user's own model has its weights on meta
 (the meta tracer's copy always has; hints are about the user's model)."""
+SOURCE_BUFFERS = "_drawnet_source_buffers"
+"""Attribute of a meta stand-in copy: the user's integer buffers by name (position ids,
+masks), whose values the meta trace may read (never written; see trace/scalars.py)."""
 
 
 def on_meta(model: Any) -> bool:
@@ -498,6 +588,7 @@ def on_meta(model: Any) -> bool:
 def failure(
     tracer: str, e: BaseException, where: tuple[str, str, tuple[ir.TensorMeta, ...]] | None,
     model: Any, *, place: str | None = None, root_inputs: tuple[ir.TensorMeta, ...] = (),
+    kind: str | None = None,
 ) -> TracerFailure:
     """The :class:`TracerFailure` for exception ``e`` raised while ``tracer`` ran the model.
 
@@ -521,9 +612,9 @@ def failure(
     from drawnet.trace.blame import MODEL_CODE, model_code
 
     cause = cause_text(e)
-    kind = failure_kind(e)
+    kind = failure_kind(e) if kind is None else kind
     advice = model_code(e) if kind != DATA_DEPENDENT else ""
-    if advice:
+    if advice and kind != REJECTED:
         kind = MODEL_CODE
     return TracerFailure(
         f"{tracer} trace failed {place}: {cause}; {advice or hint(tracer, kind, model)}",
@@ -557,6 +648,8 @@ def hint(tracer: str, kind: str, model: Any) -> str:
         >>> hint("meta", "data-dependent", torch.nn.Linear(2, 2))
         "the model branches on tensor values, which only a real run can follow: use tracer='eager'"
     """
+    if kind == REJECTED:
+        return "a real run stops there too: check the input shapes and dtypes"
     meta_weights = getattr(model, SOURCE_ON_META, None)  # set on stand-in copies
     if not isinstance(meta_weights, bool):
         meta_weights = on_meta(model)
@@ -579,5 +672,23 @@ def hint(tracer: str, kind: str, model: Any) -> str:
 
 
 def _trace_error(e: BaseException, rec: _Recorder, tracer: str, model: Any) -> TraceError:
+    from drawnet.trace.failfast import own_python_error
+
     roots = tuple(n.outputs[0] for n in rec.nodes if n.kind == "input" and n.outputs)
-    return failure(tracer, e, rec.where(), model, root_inputs=roots)
+    rejected = rec.values is not None and (
+        (rec.op_error is not None and rec.op_error[1] and _caused_by(e, rec.op_error[0]))
+        or (rec.op_error is None and own_python_error(e)))
+    return failure(tracer, e, rec.where(), model, root_inputs=roots,
+                   kind=REJECTED if rejected else None)
+
+
+def _caused_by(e: BaseException, origin: BaseException) -> bool:
+    """Whether ``e`` is ``origin`` or was raised while handling it."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if cur is origin:
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False

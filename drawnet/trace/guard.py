@@ -126,10 +126,15 @@ def stand_in(model: Any, tracer: str) -> Any:
             # keep the class (LazyLinear) after the copy infers its sizes, so ids, labels
             # and rows name the class the user wrote
             state["cls_to_become"] = None
-    from drawnet.trace.eager import SOURCE_ON_META, on_meta
+    from drawnet.trace.eager import SOURCE_BUFFERS, SOURCE_ON_META, on_meta
 
     copy = memo[id(model)]
     copy.__dict__[SOURCE_ON_META] = bool(getattr(model, SOURCE_ON_META, on_meta(model)))
+    if tracer == "meta":
+        copy.__dict__[SOURCE_BUFFERS] = model.__dict__.get(SOURCE_BUFFERS) or {
+            name: b for name, b in model.named_buffers()
+            if not (b.dtype.is_floating_point or b.dtype.is_complex)
+            and b.device.type != "meta"}
     return copy
 
 
