@@ -53,30 +53,28 @@ def quiet_warnings() -> None:
 def make_call(tool: str, spec: zoo.Spec, model: Any) -> Callable[[], Any]:
     """One end-to-end call of ``tool`` on ``model``: drawing to SVG bytes, or a summary
     table as text."""
-    size = list(spec.input_size)
     if tool in ("drawnet", "drawnet_pure"):
         import drawnet
 
         engine = "pure" if tool == "drawnet_pure" else "auto"
-        return lambda: drawnet.draw_model(
-            model, size, dtypes=spec.drawnet_dtypes, engine=engine
-        ).pipe("svg")
+        inputs = spec.drawnet_inputs()
+        return lambda: drawnet.draw_model(model, **inputs, engine=engine).pipe("svg")
     if tool == "torchview":
         import torchview
 
-        dtypes = spec.peer_dtypes()
-        return lambda: torchview.draw_graph(
-            model, input_size=[tuple(size)], dtypes=dtypes
-        ).visual_graph.pipe(format="svg")
+        view_inputs = spec.torchview_inputs()
+        return lambda: torchview.draw_graph(model, **view_inputs).visual_graph.pipe(
+            format="svg")
     if tool == "drawnet_summary":
         import drawnet
 
-        return lambda: str(drawnet.summary(model, size, dtypes=spec.drawnet_dtypes))
+        inputs = spec.drawnet_inputs()
+        return lambda: str(drawnet.summary(model, **inputs))
     if tool == "torchinfo":
         import torchinfo
 
-        dtypes = spec.peer_dtypes()
-        return lambda: str(torchinfo.summary(model, input_size=size, dtypes=dtypes, verbose=0))
+        info_inputs = spec.torchinfo_inputs()
+        return lambda: str(torchinfo.summary(model, **info_inputs, verbose=0))
     raise ValueError(f"unknown tool {tool!r}")
 
 

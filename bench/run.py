@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import measure  # noqa: E402
 import zoo  # noqa: E402
 
 DRAW_TARGET = 0.5  # drawnet / torchview, at most
+INPUT_ERROR_TARGET = 0.5  # seconds to report a shape mistake, at most
 SUMMARY_TARGET = 1.0  # drawnet.summary / torchinfo, at most
 FLOOR_TARGET = 2.0  # drawnet / (trace + layout of the final DOT), at most
 FULL_DEPTH_BUDGET_S = 60.0  # scaling: stop full-depth runs of larger chains past this
@@ -128,34 +130,65 @@ def _dot_counts(source: str) -> tuple[int, int]:
     return nodes, edges
 
 
+def _passes(graph: Any, depth: Any = "auto") -> Any:
+    """draw_model's layer passes, with its defaults."""
+    from drawnet.api import layer_graph
+
+    return layer_graph(graph, depth=depth, fold=True, collapse_repeats=True, hide=None,
+                       hide_reshapes=None)
+
+
+def _emit(layers: Any, depth: Any = "auto", engine: str = "auto") -> tuple[Any, str]:
+    """draw_model's fitting and DOT emission, with its defaults: (drawn graph, DOT). The
+    fitting may lay the picture out once to measure it (then draw_model keeps that SVG)."""
+    from drawnet.api import fit_layout
+    from drawnet.emit import to_dot
+    from drawnet.emit.fit import get_fit
+
+    place = get_fit("notebook")
+    looks: dict[str, Any] = {"theme": "default", "wrap": True, "show_params": False,
+                             "show_macs": False}
+
+    def emit(g: Any, orientation: str, fit: Any) -> str:
+        return str(to_dot(g, orientation=orientation, clusters=True, title=None, legend=None,
+                          color_by="family", fit=fit, **looks))
+
+    graph, source, _svg = fit_layout(layers, place, None, emit, may_close=depth == "auto",
+                                     engine=engine, **looks)
+    return graph, str(source)
+
+
 def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
     import torchview
 
     import drawnet
     from drawnet import render
-    from drawnet.api import layer_graph
-    from drawnet.emit import to_dot
     from drawnet.summary import build_summary
 
     m_dn, m_tv, m_ti = spec.build(), spec.build(), spec.build()  # one instance per tool
     modules, params = zoo.size_of(m_dn)
-    size = list(spec.input_size)
-    calls = {t: measure.make_call(t, spec, m)
-             for t, m in (("drawnet", m_dn), ("drawnet_pure", m_dn), ("torchview", m_tv),
-                          ("drawnet_summary", m_dn), ("torchinfo", m_ti))}
+    inputs = spec.drawnet_inputs()
 
-    graph = drawnet.trace_model(m_dn, size, dtypes=spec.drawnet_dtypes)
-    layers = layer_graph(graph, depth="auto")
-    dot = to_dot(layers)
-    diagram = drawnet.draw_model(m_dn, size, dtypes=spec.drawnet_dtypes)
+    graph = drawnet.trace_model(m_dn, **inputs)
+    layers = _passes(graph)
+    drawn, dot = _emit(layers)
+    diagram = drawnet.draw_model(m_dn, **inputs)
     if diagram.source != dot:
         raise SystemExit(f"{spec.name}: the stages do not reproduce draw_model's DOT")
-    tv_source = torchview.draw_graph(
-        m_tv, input_size=[tuple(size)], dtypes=spec.peer_dtypes()).visual_graph.source
+    tools = [("drawnet", m_dn), ("drawnet_pure", m_dn), ("torchview", m_tv),
+             ("drawnet_summary", m_dn), ("torchinfo", m_ti)]
+    errors: dict[str, str] = {}
+    try:
+        tv_source = torchview.draw_graph(m_tv, **spec.torchview_inputs()).visual_graph.source
+    except Exception as e:  # torchview cannot draw every model: say why, compare to torchinfo
+        errors["torchview"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        tv_source = None
+        tools = [t for t in tools if t[0] != "torchview"]
+    calls = {t: measure.make_call(t, spec, m) for t, m in tools}
     stages = {
-        "trace": lambda: drawnet.trace_model(m_dn, size, dtypes=spec.drawnet_dtypes),
-        "passes": lambda: layer_graph(graph, depth="auto"),
-        "emit": lambda: to_dot(layers),
+        "trace": lambda: drawnet.trace_model(m_dn, **inputs),
+        "passes": lambda: _passes(graph),
+        "emit": lambda: _emit(layers),
         "render": lambda: render.render(dot, "svg"),
         "render_pure": lambda: render.render(dot, "svg", engine="pure"),
         "summary_build": lambda: str(build_summary(graph, depth=3)),
@@ -163,39 +196,113 @@ def bench_model(spec: zoo.Spec, repeats: int) -> dict[str, Any]:
     samples = measure.alternate({**calls, **stages}, repeats)
     wall = {k: measure.median_wall(v) for k, v in samples.items()}
     cpu = {k: measure.median_cpu(v) for k, v in samples.items()}
-    tv_nodes, tv_edges = _dot_counts(tv_source)
+    tv_nodes, tv_edges = _dot_counts(tv_source) if tv_source is not None else (None, None)
     layout_mib = {}
     system_dot = render._system_dot()
     if system_dot:
         layout_mib["drawnet"] = measure.layout_peak_mib([system_dot, "-Tsvg"], dot)
-        layout_mib["torchview"] = measure.layout_peak_mib([system_dot, "-Tsvg"], tv_source)
+        if tv_source is not None:
+            layout_mib["torchview"] = measure.layout_peak_mib([system_dot, "-Tsvg"], tv_source)
     pure = render._pure_executable()
     if pure:
         layout_mib["drawnet_pure"] = measure.layout_peak_mib([pure, "-Tsvg"], dot)
     return {
         "model": spec.name, "modules": modules, "params": params,
-        "ops": len(graph.nodes), "boxes": len(layers.nodes), "edges": len(layers.edges),
-        "depth": layers.get_meta("depth"), "tracer": graph.get_meta("tracer"),
+        "ops": len(graph.nodes), "boxes": len(drawn.nodes), "edges": len(drawn.edges),
+        "depth": drawn.get_meta("depth"), "tracer": graph.get_meta("tracer"),
+        "notes": [v for k, v in graph.meta if k == "note"],
         "dot_bytes": len(dot), "torchview_nodes": tv_nodes, "torchview_edges": tv_edges,
-        "wall": wall, "cpu": cpu, "layout_mib": layout_mib,
+        "errors": errors, "wall": wall, "cpu": cpu, "layout_mib": layout_mib,
         "samples": {k: [round(s[0], 5) for s in v] for k, v in samples.items()},
     }
 
 
-def derived(r: dict[str, Any]) -> dict[str, float]:
+def derived(r: dict[str, Any]) -> dict[str, Any]:
     w, c = r["wall"], r["cpu"]
     floor = w["trace"] + w["render"]
     floor_pure = w["trace"] + w["render_pure"]
+    peer = "torchview" if "torchview" in w else "torchinfo"  # torchinfo where torchview fails
     return {
-        "draw_ratio": w["drawnet"] / w["torchview"],
-        "draw_ratio_pure": w["drawnet_pure"] / w["torchview"],
-        "draw_ratio_cpu": c["drawnet"] / c["torchview"],
+        "peer": peer,
+        "draw_ratio": w["drawnet"] / w[peer],
+        "draw_ratio_pure": w["drawnet_pure"] / w[peer],
+        "draw_ratio_cpu": c["drawnet"] / c[peer],
         "summary_ratio": w["drawnet_summary"] / w["torchinfo"],
         "summary_ratio_cpu": c["drawnet_summary"] / c["torchinfo"],
         "floor": floor, "floor_pure": floor_pure,
         "floor_ratio": w["drawnet"] / floor, "floor_ratio_pure": w["drawnet_pure"] / floor_pure,
         "stage_sum": w["trace"] + w["passes"] + w["emit"] + w["render"],
     }
+
+
+# --------------------------------------------------------------------------- input errors
+
+
+def bench_input_errors(repeats: int) -> list[dict[str, Any]]:
+    """How long drawnet takes to report an input its model rejects, and which tracers it
+    ran to find out (the first one should say so, without a slower one after it)."""
+    import torch
+    import torchvision
+
+    import drawnet
+    import drawnet.trace as trace_pkg
+
+    def gpt2() -> Any:
+        from transformers import GPT2Config, GPT2Model
+
+        return GPT2Model(GPT2Config(n_layer=4)).eval()
+
+    cases: list[tuple[str, Callable[[], Any], dict[str, Any]]] = [
+        ("resnet50, 4 input channels", lambda: torchvision.models.resnet50(),
+         {"input_size": [1, 4, 224, 224]}),
+        ("vit_b_16, a 200×200 image", lambda: torchvision.models.vit_b_16(),
+         {"input_size": [1, 3, 200, 200]}),
+        ("GPT-2 (4 layers), float token ids", gpt2,
+         {"input_data": {"input_ids": torch.zeros(1, 128)}}),
+        ("nn.LSTM(300, 512, 2), 299 features", lambda: torch.nn.LSTM(300, 512, 2),
+         {"input_size": [200, 1, 299]}),
+    ]
+    out = []
+    real_run = trace_pkg._run
+    for title, build, inputs in cases:
+        model = build()
+        ran: list[str] = []
+        times: list[float] = []
+        message = ""
+
+        def spy(name: str, *args: Any, ran: list[str] = ran) -> Any:
+            ran.append(name)
+            return real_run(name, *args)
+
+        trace_pkg._run = spy  # type: ignore[assignment]
+        try:
+            for i in range(repeats + 1):
+                ran.clear()
+                t0 = time.perf_counter()
+                try:
+                    drawnet.draw_model(model, **inputs)
+                    message = "no error"
+                except drawnet.DrawnetError as e:
+                    message = str(e)
+                if i:  # the first call is a warm-up
+                    times.append(time.perf_counter() - t0)
+        finally:
+            trace_pkg._run = real_run  # type: ignore[assignment]
+        out.append({"case": title, "seconds": statistics.median(times), "tracers": list(ran),
+                    "message": message})
+        log(f"  {title}: {out[-1]['seconds']:.3f} s, tracers {ran}: {message[:110]}")
+    return out
+
+
+def input_error_lines(errs: list[dict[str, Any]]) -> list[str]:
+    out = ["Time from the call to the error, in this process (models built, imports done), "
+           "median of the runs after a warm-up; the tracers that ran.", "",
+           "| mistake | seconds | tracers run | message |", "|---|--:|---|---|"]
+    for e in errs:
+        msg = e["message"].replace("|", "/")
+        out.append(f"| {e['case']} | {e['seconds']:.3f} | {', '.join(e['tracers'])} "
+                   f"| {msg[:160]}{'…' if len(msg) > 160 else ''} |")
+    return out
 
 
 # --------------------------------------------------------------------------- scaling
@@ -205,15 +312,13 @@ def _draw_stages(model: Any, size: list[int], dtypes: str | None, depth: Any) ->
     """One pass through the stages, each timed once; the DOT and box count."""
     import drawnet
     from drawnet import render
-    from drawnet.api import layer_graph
-    from drawnet.emit import to_dot
 
     t0 = time.perf_counter()
     g = drawnet.trace_model(model, size, dtypes=dtypes)
     t1 = time.perf_counter()
-    lg = layer_graph(g, depth=depth)
+    lg = _passes(g, depth=depth)
     t2 = time.perf_counter()
-    dot = to_dot(lg)
+    lg, dot = _emit(lg, depth=depth)
     t3 = time.perf_counter()
     render.render(dot, "svg", timeout=None)
     t4 = time.perf_counter()
@@ -371,13 +476,22 @@ def tables(res: dict[str, Any]) -> list[str]:
             "| torchview | drawnet / torchview | pure / torchview | CPU-time ratio "
             "| boxes / edges (drawnet) | nodes / edges (torchview) |",
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    failed = []
     for r in rows:
         d, w = r["derived"], r["wall"]
+        tv = _s(w.get("torchview")) if "torchview" in w else "fails¹"
+        mark = "" if d["peer"] == "torchview" else " (vs torchinfo¹)"
+        if "torchview" not in w:
+            failed.append(f"{r['model']}: {r.get('errors', {}).get('torchview', '?')}")
         out.append(
             f"| {r['model']} | {r['modules']} | {r['params'] / 1e6:.1f} M | {r['ops']} "
-            f"| {_s(w['drawnet'])} | {_s(w['drawnet_pure'])} | {_s(w['torchview'])} "
-            f"| {_x(d['draw_ratio'])} | {_x(d['draw_ratio_pure'])} | {_x(d['draw_ratio_cpu'])} "
-            f"| {r['boxes']} / {r['edges']} | {r['torchview_nodes']} / {r['torchview_edges']} |")
+            f"| {_s(w['drawnet'])} | {_s(w['drawnet_pure'])} | {tv} "
+            f"| {_x(d['draw_ratio'])}{mark} | {_x(d['draw_ratio_pure'])} "
+            f"| {_x(d['draw_ratio_cpu'])} | {r['boxes']} / {r['edges']} "
+            f"| {r['torchview_nodes'] or '–'} / {r['torchview_edges'] or '–'} |")
+    if failed:
+        out += ["", "¹ torchview fails on " + "; ".join(failed) + ". The ratio is then "
+                "drawnet's drawing against torchinfo's summary of the same model."]
     out += ["", "### Summary: call to table text (seconds, median wall time)", "",
             "| model | drawnet.summary | torchinfo | drawnet / torchinfo | CPU-time ratio |",
             "|---|--:|--:|--:|--:|"]
@@ -423,6 +537,28 @@ def targets(res: dict[str, Any]) -> tuple[list[str], bool]:
     lines: list[str] = []
     ok_all = True
     by = {r["model"]: r for r in res["models"]}
+    for name in zoo.VALUE_MODELS:
+        if name not in by:
+            continue
+        d = by[name]["derived"]
+        ok = d["draw_ratio"] <= DRAW_TARGET
+        ok_all &= ok
+        lines.append(f"| {name} | draw_model → SVG ≤ {DRAW_TARGET}× {d['peer']} "
+                     f"| {_x(d['draw_ratio'])} | {_ok(ok)} |")
+    errs = res.get("input_errors")
+    if errs:
+        worst = max(e["seconds"] for e in errs)
+        ok = worst < INPUT_ERROR_TARGET and all(e["tracers"] == ["meta"] for e in errs)
+        ok_all &= ok
+        lines.append(f"| – | an input error reported in < {INPUT_ERROR_TARGET} s, by the first "
+                     f"tracer | {worst:.3f} s (slowest of {len(errs)}) | {_ok(ok)} |")
+    zres = res.get("zoo")
+    if zres:
+        import zoo_wide
+
+        for text, value, ok in zoo_wide.target_rows(zres):
+            ok_all &= ok
+            lines.append(f"| zoo | {text} | {value} | {_ok(ok)} |")
     for name in zoo.TARGET_MODELS:
         if name not in by:
             continue
@@ -570,6 +706,12 @@ def write_markdown(res: dict[str, Any], path: Path, command: str) -> None:
     ]
     tlines, _ = targets(res)
     lines += [*tlines, "", *tables(res)]
+    if res.get("input_errors"):
+        lines += ["", "### Input mistakes", "", *input_error_lines(res["input_errors"])]
+    if res.get("zoo"):
+        import zoo_wide
+
+        lines += ["", "## Model zoo (transformers and timm)", "", *zoo_wide.tables(res["zoo"])]
     lines += ["", "![time against model size](speed.png)", "", "## Start-up", ""]
     lines += startup_lines(res.get("startup", {}), res.get("engines", {}),
                            res.get("first_call", {}))
@@ -601,7 +743,9 @@ def plot_speed(res: dict[str, Any], path: Path) -> None:
         (axes[1], (("drawnet_summary", "o"), ("torchinfo", "^")), "Summary table"),
     ):
         for tool, style in series:
-            ax.plot(xs, [r["wall"][tool] for r in rows], style, label=TOOL_TITLES[tool],
+            pts = [(x, r["wall"][tool]) for x, r in zip(xs, rows, strict=True)
+                   if tool in r["wall"]]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=TOOL_TITLES[tool],
                     alpha=0.85)
         for r in rows:
             ax.annotate(r["model"], (r["modules"], r["wall"][series[0][0]]),
@@ -694,6 +838,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="timed runs per call (default 5)")
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    p.add_argument("--no-zoo", action="store_true",
+                   help="skip the transformers/timm zoo run (bench/zoo_wide.py)")
+    p.add_argument("--zoo", default=None,
+                   help="comma-separated subset of the zoo (names from bench/zoo_wide.py)")
     p.add_argument("--out", default=str(HERE), help="folder for results.md and the plots")
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     p.add_argument("--replot", action="store_true",
@@ -740,14 +888,30 @@ def main(argv: list[str] | None = None) -> int:
         r["derived"] = derived(r)
         res["models"].append(r)
         d, w = r["derived"], r["wall"]
+        peer = d["peer"]
         log(f"  draw: drawnet {w['drawnet']:.3f} s / pure {w['drawnet_pure']:.3f} s / "
-            f"torchview {w['torchview']:.3f} s -> {d['draw_ratio']:.2f}x "
+            f"{peer} {w[peer]:.3f} s -> {d['draw_ratio']:.2f}x "
             f"({d['draw_ratio_pure']:.2f}x pure); summary: {w['drawnet_summary']:.3f} s / "
             f"torchinfo {w['torchinfo']:.3f} s -> {d['summary_ratio']:.2f}x; floor "
             f"{d['floor']:.3f} s -> {d['floor_ratio']:.2f}x")
         log(f"  stages: trace {w['trace']:.3f}, passes {w['passes']:.3f}, emit {w['emit']:.3f},"
             f" layout {w['render']:.3f} (pure {w['render_pure']:.3f}), summary table "
             f"{w['summary_build']:.3f}")
+
+    log("input mistakes ...")
+    res["input_errors"] = bench_input_errors(3)
+
+    if not args.no_zoo:
+        import zoo_wide
+
+        zoo_names = args.zoo.split(",") if args.zoo else (
+            ["bert+mask", "gpt2+mask", "bart", "mixtral", "timm/resnet50"] if args.quick
+            else None)
+        unknown = [n for n in zoo_names or [] if n not in zoo_wide.ZOO]
+        if unknown:
+            raise SystemExit(f"unknown zoo model(s) {unknown}; choose from {list(zoo_wide.ZOO)}")
+        log("model zoo ...")
+        res["zoo"] = zoo_wide.run_zoo(zoo_names, repeats=3, log=log)
 
     if not args.no_memory:
         log("peak memory (one fresh process per call) ...")
@@ -797,6 +961,11 @@ def main(argv: list[str] | None = None) -> int:
     tlines, ok = targets(res)
     log("")
     log("\n".join(tables(res)))
+    if res.get("zoo"):
+        import zoo_wide
+
+        log("")
+        log("\n".join(zoo_wide.tables(res["zoo"])))
     log("")
     log("## Targets")
     log("\n".join(tlines))

@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _EXPORTS = {
     "draw_model": "drawnet.api",
+    "explore": "drawnet.api",
     "model_stats": "drawnet.api",
     "summary": "drawnet.api",
     "trace_model": "drawnet.api",
@@ -35,12 +36,16 @@ _EXPORTS = {
     "RenderError": "drawnet.errors",
     "TraceError": "drawnet.errors",
     "UnsafeFileError": "drawnet.errors",
+    "LoadError": "drawnet.loaders",
+    "load_program": "drawnet.loaders",
     "Diagram": "drawnet.notebook",
     "Summary": "drawnet.summary",
+    "TracedModel": "drawnet.traced",
+    "traced": "drawnet.traced",
 }
 
 if TYPE_CHECKING:
-    from drawnet.api import draw_model, model_stats, summary, trace_model
+    from drawnet.api import draw_model, explore, model_stats, summary, trace_model
     from drawnet.emit.theme import Theme
     from drawnet.errors import (
         DrawnetError,
@@ -52,8 +57,10 @@ if TYPE_CHECKING:
         TraceError,
         UnsafeFileError,
     )
+    from drawnet.loaders import LoadError, load_program
     from drawnet.notebook import Diagram
     from drawnet.summary import Summary
+    from drawnet.traced import TracedModel, traced
 
 
 def __getattr__(name: str) -> Any:
@@ -96,6 +103,7 @@ __all__ = [
     "Diagram",
     "DrawnetError",
     "InputError",
+    "LoadError",
     "ModelTypeError",
     "OptionError",
     "OutputError",
@@ -103,10 +111,14 @@ __all__ = [
     "Summary",
     "Theme",
     "TraceError",
+    "TracedModel",
     "UnsafeFileError",
     "__version__",
     "draw_model",
+    "explore",
+    "load_program",
     "model_stats",
     "summary",
     "trace_model",
+    "traced",
 ]

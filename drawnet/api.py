@@ -9,18 +9,24 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, RenderError
+from drawnet.errors import OptionError, RenderError, TraceError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
 DEFAULT_MAX_BOXES = 45
+DEEP_MODEL = 48
+"""Module nesting above which ``depth='auto'`` cuts at one depth (see ``_cut_deep``)."""
+LAYOUT_LIMIT = 3000
+"""Boxes above which ``depth='auto'`` gives up rather than start a layout of minutes
+(Graphviz: about 2.5 s for 2,000 boxes in a chain, 40 s or more for 5,000)."""
 
 
 def _check_depth(depth: int | str | None) -> None:
-    if depth == "auto" or depth is None:
+    if (isinstance(depth, str) and depth == "auto") or depth is None:
         return
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise OptionError(f"depth must be a positive whole number, 'auto' or None, got {depth!r}")
+        raise OptionError(
+            f"depth must be a positive whole number, 'auto' or None, got {safe_repr(depth)}")
 
 
 def trace_model(
@@ -36,28 +42,96 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
+    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
+    when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
+    :func:`model_stats`. It may also be a :class:`~drawnet.traced.TracedModel` (from
+    :func:`drawnet.traced`): its graph is returned without tracing again.
+
     Example:
         >>> import torch, drawnet
         >>> g = drawnet.trace_model(torch.nn.Sequential(torch.nn.Linear(4, 2)), [1, 4])
         >>> [n.op for n in g.nodes]
         ['input', 'linear', 'output']
     """
-    from drawnet.trace import check_model, trace
+    from drawnet.checks import check_dtypes, check_kwargs
+    from drawnet.errors import TraceError, check_choice
+    from drawnet.loaders import is_program, program_inputs
+    from drawnet.trace import MODES, TRACERS, check_model, trace
     from drawnet.trace.inputs import parse_inputs
+    from drawnet.trace.stack import room_for
+    from drawnet.traced import TracedModel, reuse
 
+    check_choice(tracer, TRACERS, "tracer")
+    check_choice(mode, MODES, "mode")
+    check_kwargs(kwargs)
+    if isinstance(model, TracedModel):
+        given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
+        return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
+    if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
+        model, input_data, kwargs, mode = program_inputs(
+            model, input_size, input_data, kwargs, mode)
     check_model(model)
-    if input_size is None and input_data is None:
-        from drawnet.trace.infer import infer_inputs, trace_inferred
-
-        if dtypes is not None:
-            raise OptionError("dtypes applies to input_size; pass input_size with it")
-        inferred = infer_inputs(model, seq_len=seq_len)
-        return trace_inferred(model, inferred, kwargs=kwargs, tracer=tracer, mode=mode)
-    if seq_len is not None:
+    if seq_len is not None and (input_size is not None or input_data is not None):
         raise OptionError("seq_len sets the length of inferred inputs: with input_size or "
                           "input_data, give the length in the shape instead")
-    inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-    return trace(model, inputs, tracer=tracer, mode=mode)
+    if dtypes is not None and input_size is None and input_data is None:
+        raise OptionError("dtypes applies to input_size; pass input_size with it")
+    with room_for(model) as levels:  # a model nested deeper than Python's stack allows
+        try:
+            if input_size is None and input_data is None:
+                from drawnet.trace.infer import infer_inputs, trace_inferred
+
+                inferred = infer_inputs(model, seq_len=seq_len)
+                graph = trace_inferred(model, inferred, kwargs=kwargs, tracer=tracer,
+                                       mode=mode)
+            else:
+                inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+                graph = trace(model, inputs, tracer=tracer, mode=mode)
+        except TraceError as e:
+            attach_partial_diagram(e)
+            raise
+        except RecursionError as e:
+            raise TraceError(
+                f"the model nests modules {levels} levels deep, more than Python's stack "
+                "allows here: draw an inner part of it"
+            ) from e
+    check_dtypes(graph)
+    return graph
+
+
+def attach_partial_diagram(error: TraceError, *, engine: str = "auto",
+                           **style: Any) -> None:
+    """Set ``error.diagram``: how far the failed trace got, the failing layer marked red
+    and the error written under it (see :mod:`drawnet.trace.partial`); ``style`` are
+    :func:`drawnet.emit.to_dot` options. Nothing happens when the error has no partial
+    graph, and a picture that cannot be made is left out rather than raised.
+
+    Example:
+        >>> import torch, drawnet
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(16))
+        >>> try:
+        ...     drawnet.draw_model(net, [1, 4], tracer="meta")
+        ... except drawnet.TraceError as e:
+        ...     err = e
+        >>> err.diagram.graph.get_meta("failed"), "#d62728" in err.diagram.source
+        ('1', True)
+    """
+    graph = error.partial
+    if not isinstance(graph, ir.Graph):
+        return
+    try:
+        drawn = layer_graph(graph, fold=False)
+        failed = graph.get_meta("failed")
+        box = next((n.id for n in drawn.nodes if n.id == failed or failed in n.folded),
+                   failed)
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        drawn = drawn.replace(meta=(
+            *(kv for kv in drawn.meta if kv[0] not in ("failed", "error")),
+            ("failed", box), ("error", text or type(error).__name__)))
+        error.diagram = Diagram(drawn, to_dot(drawn, **style), engine=engine)
+    except Exception:
+        error.diagram = None
 
 
 def layer_graph(
@@ -96,7 +170,8 @@ def layer_graph(
 
     _check_depth(depth)
     if isinstance(max_boxes, bool) or not isinstance(max_boxes, int) or max_boxes < 1:
-        raise OptionError(f"max_boxes must be a positive whole number, got {max_boxes!r}")
+        raise OptionError(
+            f"max_boxes must be a positive whole number, got {safe_repr(max_boxes)}")
     kinds = set(check_hide(hide))
     if hide_reshapes is not None:
         kinds = kinds | {"reshapes"} if hide_reshapes else kinds - {"reshapes"}
@@ -112,11 +187,57 @@ def layer_graph(
         pipeline.append(("fold_chains", fold_chains))
     if collapse_repeats:
         pipeline.append(("collapse_repeats", collapse))
+    deepest = max((m.depth for m in graph.modules), default=0)
+    if depth == "auto" and deepest > DEEP_MODEL:
+        return _cut_deep(graph, pipeline, deepest, max_boxes, build_layers, kinds)
     if depth == "auto":
         pipeline.append(("open_by_information",
                          lambda g: open_by_information(g, max_boxes=max_boxes)))
     out = passes.run(graph, pipeline)
+    if depth == "auto" and len(out.nodes) > LAYOUT_LIMIT:
+        collapse_hint = ("" if collapse_repeats else
+                         "pass collapse_repeats=True (identical layers drawn once, ×N), ")
+        raise OptionError(
+            f"the diagram needs {len(out.nodes):,} boxes with depth='auto', more than the "
+            f"{LAYOUT_LIMIT:,} Graphviz lays out in reasonable time: {collapse_hint}draw a "
+            "part of the model (model[:100], model.encoder), or pass depth=None to try "
+            "anyway (timeout= bounds the layout)"
+        )
     return out.replace(meta=(*out.meta, ("depth", str(depth or "all"))))
+
+
+def _cut_deep(
+    graph: ir.Graph,
+    pipeline: list[tuple[str, passes.Pass]],
+    deepest: int,
+    max_boxes: int,
+    build: Any,
+    kinds: set[str],
+) -> ir.Graph:
+    """``depth='auto'`` for a model nested deeper than :data:`DEEP_MODEL` levels: the
+    deepest single depth whose picture fits ``max_boxes``, found by bisection.
+
+    Choosing module by module (:mod:`drawnet.passes.close`) compares every nested block
+    with the others, which on a chain of hundreds of nested modules takes minutes.
+    """
+    def at(d: int) -> ir.Graph:
+        steps = [("build_layers",
+                  lambda g: build(g, depth=d, hide_reshapes="reshapes" in kinds)),
+                 *pipeline[1:]]
+        return passes.run(graph, steps)
+
+    low, high = 1, deepest + 1  # at(low) is drawn however large; look for more depth
+    best = at(low)
+    while low < high:
+        mid = (low + high + 1) // 2
+        out = at(mid)
+        if len(out.nodes) <= max_boxes:
+            low, best = mid, out
+        else:
+            high = mid - 1
+    note = (f"the model nests modules {deepest} levels deep: drawn to depth {low}, the "
+            f"deepest that fits max_boxes={max_boxes} (pass depth=None to open all)")
+    return best.replace(meta=(*best.meta, ("depth", str(low)), ("note", note)))
 
 
 def draw_model(
@@ -197,12 +318,16 @@ def draw_model(
         >>> "1×8×30×30" in d.source
         True
     """
+    from drawnet.checks import check_draw_options
     from drawnet.emit.dot import ORIENTATIONS
     from drawnet.emit.theme import get_theme
-    from drawnet.errors import choices
+    from drawnet.errors import check_choice
 
-    if orientation is not None and orientation not in ORIENTATIONS:
-        raise choices(orientation, ORIENTATIONS, "orientation")
+    check_draw_options(fold=fold, collapse_repeats=collapse_repeats, clusters=clusters,
+                       wrap=wrap, show_params=show_params, show_macs=show_macs,
+                       hide_reshapes=hide_reshapes, legend=legend, title=title)
+    if orientation is not None:
+        check_choice(orientation, ORIENTATIONS, "orientation")
     from drawnet.emit.fit import get_fit
 
     place = get_fit(fit)
@@ -213,16 +338,22 @@ def draw_model(
     check_hide(hide)
     from drawnet import render
 
-    if engine not in render.ENGINES:
-        raise choices(engine, render.ENGINES, "engine")
+    check_choice(engine, render.ENGINES, "engine")
     from drawnet.emit.dot import COLOR_BY
 
-    if color_by not in COLOR_BY:
-        raise choices(color_by, COLOR_BY, "color_by")
+    check_choice(color_by, COLOR_BY, "color_by")
     with reporting(progress) as shown:
         shown.stage("tracing the model")
-        op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                               dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
+        try:
+            op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
+                                   dtypes=dtypes, seq_len=seq_len, tracer=tracer,
+                                   mode=mode)
+        except TraceError as e:  # the partial diagram, drawn as asked
+            attach_partial_diagram(e, engine=engine, orientation=orientation or "LR",
+                                   theme=theme, clusters=clusters, title=title, wrap=wrap,
+                                   legend=legend, show_params=show_params,
+                                   show_macs=show_macs, color_by=color_by)
+            raise
         shown.stage("building layers")
         graph = layer_graph(op_graph, depth=depth, fold=fold,
                             collapse_repeats=collapse_repeats, hide=hide,
@@ -237,7 +368,17 @@ def draw_model(
 
         graph, source, svg = fit_layout(graph, place, orientation, emit,
                                         may_close=depth == "auto", engine=engine, **looks)
-    return Diagram(graph, source, engine=engine, progress=progress, svg=svg)
+    chosen = re.search(r'rankdir="(LR|TB)"', source)
+    style = {"orientation": chosen.group(1) if chosen else orientation or "LR",
+             "clusters": clusters, "title": title, "legend": legend, "color_by": color_by,
+             "fit": fit, **looks}
+
+    def full_graph() -> ir.Graph:  # every module open, for the interactive view
+        return layer_graph(op_graph, depth=None, fold=fold, collapse_repeats=False, hide=hide,
+                           hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+
+    return Diagram(graph, source, engine=engine, progress=progress, svg=svg, op_graph=op_graph,
+                   full_graph=full_graph, style=style)
 
 
 MAX_FIT_CLOSES = 12
@@ -448,3 +589,23 @@ def model_stats(
                             dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
         shown.stage("counting")
         return stats_frame(build_summary(graph, depth=None))
+
+
+def explore(model: Any, input_size: Any = None, *, height: int = 640, **options: Any) -> Any:
+    """Draw ``model`` and return its interactive view (:class:`drawnet.interactive.Explorer`).
+
+    As the last expression of a notebook cell it shows inline (JupyterLab, Notebook 7,
+    VS Code, Colab): open and close module frames with a click, show any copy of a ×N
+    block, search by module path or class, click a box for its numbers, pan, zoom,
+    recolour and export SVG or PNG. ``.save("model.html")`` writes the same view as one
+    self-contained file. ``options`` are those of :func:`draw_model`, which sets the
+    first picture; ``height`` is the view's height in the notebook, in pixels.
+
+    Example:
+        >>> import torch, drawnet
+        >>> ex = drawnet.explore(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU()),
+        ...                      [1, 4])
+        >>> "drawnet-explorer" in ex._repr_html_()
+        True
+    """
+    return draw_model(model, input_size, **options).explore(height=height)

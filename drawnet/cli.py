@@ -14,11 +14,18 @@
 Without ``--input``, the inputs are inferred from the model's config (transformers,
 timm): see :mod:`drawnet.trace.infer`; ``--seq-len`` sets the number of tokens.
 
-Saved files are loaded without running code from them: a ``.pt2`` archive is checked to
-hold no pickled Python objects before ``torch.export.load`` (which would unpickle them),
-and a ``torch.save`` file is read with ``weights_only=True``. A state dict is refused with
-a hint (the picture needs the model's code: name its factory), and a whole pickled module
-is refused unless ``--trust-pickle`` is given, because unpickling can run arbitrary code.
+Inputs are shapes (``--input 1,3,224,224``, once per positional input, with ``--dtype``),
+or, for lists and dicts of tensors and keyword inputs, ``--inputs FILE.py:NAME`` (see
+:mod:`drawnet.inputfile`). ``render --partial`` writes how far a failed trace got.
+
+Saved files are loaded without running code from them (see :mod:`drawnet.loaders`): a
+``.pt2`` archive is rebuilt from the members a program needs, each checked, before
+``torch.export.load`` sees it, and a ``torch.save`` file is read with
+``weights_only=True``. A state dict is refused with a hint (the picture needs the model's
+code: name its factory), and a whole pickled module, or a ``.pt2`` holding pickled
+objects or native code, is refused unless ``--trust-pickle`` is given, because loading
+them can run arbitrary code. A ``.pt2`` program is drawn from the example inputs stored
+in it when no ``--input`` is given.
 
 Options are checked before torch is imported (:mod:`drawnet.cli_checks`), in any case
 (``--orientation tb``). ``-o -`` writes the diagram (or the summary) to stdout, and the
@@ -38,15 +45,16 @@ import contextlib
 import importlib
 import importlib.util
 import sys
-import warnings
-import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from drawnet.errors import DrawnetError, InputError, OptionError, UnsafeFileError
+from drawnet.errors import DrawnetError, InputError, OptionError, TraceError
+from drawnet.quiet import quiet_torch
 
 USAGE_ERROR = 2
+SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ptl", ".bin", ".ckpt", ".tar")
+"""Suffixes of saved models and weights SPEC may name on its own (no ``:factory``)."""
 
 
 class SpecError(DrawnetError, ValueError):
@@ -100,10 +108,6 @@ def _cause(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
-SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ptl", ".bin", ".ckpt", ".tar")
-"""Suffixes of saved models and weights SPEC may name on its own (no ``:factory``)."""
-
-
 def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
     """Resolve a SPEC (see the module docstring) to an ``nn.Module``.
 
@@ -123,12 +127,16 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
         raise SpecError("SPEC is empty: use package.module:factory, file.py:factory, "
                         "or a saved .pt2 / TorchScript file")
     if Path(spec).suffix.lower() != ".py" and Path(spec).is_file():  # even "C:" paths
-        return _load_saved(Path(spec), trust_pickle=trust_pickle)
+        from drawnet.loaders import load_saved
+
+        return load_saved(Path(spec), trust_pickle=trust_pickle)
     path_part, _, attr = spec.rpartition(":") if ":" in spec else (spec, "", "")
     if path_part.endswith(".py") or (not attr and spec.endswith(".py")):
         return _load_from_file(Path(path_part or spec), attr, spec)
     if not attr and (Path(spec).suffix.lower() in SAVED_SUFFIXES or Path(spec).is_file()):
-        return _load_saved(Path(spec), trust_pickle=trust_pickle)
+        from drawnet.loaders import load_saved
+
+        return load_saved(Path(spec), trust_pickle=trust_pickle)
     if not attr:
         if ":" in spec:
             raise SpecError(f"{spec!r} names no factory after ':': use {path_part}:make_model")
@@ -191,262 +199,6 @@ def _load_from_file(file: Path, attr: str, spec: str) -> Any:
     return _call_factory(obj, spec)
 
 
-# -- saved models -------------------------------------------------------------------------
-
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_CODE_OPS = frozenset({
-    "GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD",
-    "EXT1", "EXT2", "EXT4",
-})
-
-
-def _load_saved(file: Path, *, trust_pickle: bool) -> Any:
-    """Load a saved model without unpickling arbitrary objects unless ``trust_pickle``.
-
-    - a ``torch.export`` archive (``.pt2``): every pickle inside it is checked first
-      (``torch.export.load`` falls back to full unpickling), then it is loaded;
-    - a TorchScript archive: ``torch.jit.load``, which runs no Python;
-    - a ``torch.save`` file: ``torch.load(weights_only=True)``; a state dict or
-      checkpoint is refused (drawing needs the model's code); a file that needs full
-      unpickling (a whole pickled ``nn.Module``) is refused unless ``trust_pickle``.
-    """
-    import torch
-
-    if not file.exists():
-        raise SpecError(f"no such file: {str(file)!r}")
-    if not file.is_file():
-        raise SpecError(f"{str(file)!r} is not a file")
-    with open(file, "rb") as fh:
-        head = fh.read(4)
-    if not head:
-        raise SpecError(f"{str(file)!r} is empty")
-    names = _zip_names(file) if head == _ZIP_MAGIC else []
-    if file.suffix.lower() == ".pt2" or any(n.endswith("/archive_format") for n in names):
-        if not names:
-            raise SpecError(f"{str(file)!r} is not a torch.export archive (not a zip file)")
-        if not trust_pickle:
-            unsafe = _unsafe_members(file, names)
-            if unsafe:
-                raise UnsafeFileError(
-                    f"{str(file)!r} holds pickled Python objects ({unsafe[0]}), and loading "
-                    "them can run arbitrary code: pass --trust-pickle only if you trust "
-                    "the file"
-                )
-        try:
-            return _unflatten(torch.export.load(str(file)))
-        except Exception as e:
-            raise SpecError(
-                f"cannot load {str(file)!r} as a torch.export program: {_cause(e)}"
-            ) from e
-    if any(n.endswith("/constants.pkl") for n in names):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated"
-                return torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
-        except Exception as e:
-            raise SpecError(
-                f"cannot load {str(file)!r} as a TorchScript archive: {_cause(e)}"
-            ) from e
-    return _load_pickled(file, zipped=bool(names), trust_pickle=trust_pickle)
-
-
-def _unflatten(program: Any) -> Any:
-    """A loaded ``torch.export`` program as a module tree again, with its class names.
-
-    ``torch.export.unflatten`` restores the module paths (``layer1.0.conv1``); its
-    submodules are all ``InterpreterModule``, so each gets a subclass named after the
-    original class recorded in the graph's ``nn_module_stack`` (this is drawnet's own
-    copy of the program, not a user's object).
-    """
-    import torch
-
-    module = torch.export.unflatten(program)
-    classes: dict[str, str] = {}
-    for node in program.graph.nodes:
-        for entry in (node.meta.get("nn_module_stack") or {}).values():
-            path, cls = entry[0], entry[1]
-            name = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
-            classes.setdefault(str(path), name.rsplit(".", 1)[-1])
-    for path, sub in module.named_modules():
-        name = classes.get(path)
-        if name and name.isidentifier() and type(sub).__name__ != name:
-            sub.__class__ = type(name, (type(sub),), {})
-    return module
-
-
-def _zip_names(file: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(file) as z:
-            return z.namelist()
-    except (zipfile.BadZipFile, OSError) as e:
-        raise SpecError(f"{str(file)!r} is a damaged archive: {_cause(e)}") from e
-
-
-def _load_pickled(file: Path, *, zipped: bool, trust_pickle: bool) -> Any:
-    import pickle
-
-    import torch
-
-    what = _pickled_class(file, zipped=zipped)
-    if what is None:
-        raise SpecError(
-            f"cannot load {str(file)!r}: not a TorchScript, torch.export or torch.save file"
-        )
-    try:
-        obj = torch.load(str(file), map_location="cpu", weights_only=True, mmap=zipped)
-    except pickle.UnpicklingError as e:
-        if not trust_pickle:
-            held = f"a pickled {what}" if what else "pickled Python objects"
-            raise UnsafeFileError(
-                f"{str(file)!r} holds {held}, and unpickling can run arbitrary code: pass "
-                "--trust-pickle only if you trust the file, or save the model with "
-                "torch.jit.save or torch.export.save"
-            ) from e
-        try:
-            obj = torch.load(str(file), map_location="cpu", weights_only=False)
-        except Exception as e2:
-            hint = ""
-            if isinstance(e2, AttributeError | ImportError):
-                hint = " (the model's class must be importable: run from its project folder)"
-            raise SpecError(f"cannot unpickle {str(file)!r}: {_cause(e2)}{hint}") from e2
-    except Exception as e:
-        raise SpecError(f"cannot load {str(file)!r}: {_cause(e)}") from e
-    if isinstance(obj, torch.nn.Module):
-        return obj
-    if isinstance(obj, Mapping):
-        tensors = sum(1 for v in obj.values() if isinstance(v, torch.Tensor))
-        held = (f"a state dict ({tensors} tensors)" if tensors == len(obj) and tensors
-                else "a dict (a checkpoint or state dict: keys "
-                     + ", ".join(repr(str(k)) for k in list(obj)[:4])
-                     + (", ..." if len(obj) > 4 else "") + ")")
-        raise SpecError(
-            f"{str(file)!r} holds {held}, not a model: weights need the model's code; "
-            "name the model's factory instead (package.module:factory or file.py:factory)"
-        )
-    raise SpecError(f"{str(file)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
-
-
-# Globals a plain torch.save of tensors and dicts refers to: not worth naming.
-_TENSOR_GLOBALS = ("torch._utils.", "torch.serialization.", "collections.OrderedDict",
-                   "torch.Size", "torch._tensor.", "torch.nn.parameter.Parameter")
-
-
-def _pickled_class(file: Path, *, zipped: bool) -> str | None:
-    """What a ``torch.save`` file pickles, read without unpickling it.
-
-    ``None`` if it is not a ``torch.save`` file at all; ``""`` if it holds only tensors,
-    dicts and plain values (or cannot say); else the first class or function the pickle
-    would import, such as ``torch.nn.modules.container.Sequential``.
-    """
-    if zipped:
-        with zipfile.ZipFile(file) as z:
-            pickles = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if not pickles:
-                return None
-            data = z.read(pickles[0])
-    else:
-        with open(file, "rb") as fh:
-            data = fh.read(1 << 20)
-        if data[:1] != b"\x80":
-            return None
-    for name in _pickle_globals(data):
-        if not name.startswith(_TENSOR_GLOBALS) and not name.endswith("Storage"):
-            return name
-    return ""
-
-
-def _pickle_globals(data: bytes) -> list[str]:
-    """``module.name`` of every class or function a pickle imports (GLOBAL/STACK_GLOBAL).
-
-    Reads up to four pickles one after another (the legacy ``torch.save`` format writes a
-    magic number, the protocol and system info before the object itself).
-    """
-    import pickletools
-
-    found: list[str] = []
-    strings: list[str] = []
-    start = 0
-    for _ in range(4):
-        end = start
-        try:
-            for op, arg, pos in pickletools.genops(data[start:]):
-                end = start + (pos or 0) + 1
-                if op.name == "GLOBAL" and isinstance(arg, str):
-                    found.append(arg.replace(" ", "."))
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    found.append(f"{strings[-2]}.{strings[-1]}")
-                elif isinstance(arg, str) and "UNICODE" in op.name:
-                    strings.append(arg)
-        except Exception:
-            break  # truncated or not a pickle: what was read so far
-        if end >= len(data) or data[end:end + 1] != b"\x80":
-            break
-        start = end
-    return found
-
-
-def _unsafe_members(file: Path, names: list[str]) -> list[str]:
-    """Members of a ``.pt2`` archive that only full unpickling could load.
-
-    Raw tensor payloads (listed with ``use_pickle: false`` in the archive's weight and
-    constant configs) are skipped; every nested ``torch.save`` file must load with
-    ``weights_only=True``, and every bare pickle must name no class or function.
-    """
-    import io
-
-    import torch
-
-    raw = _raw_payloads(file, names)
-    bad: list[str] = []
-    with zipfile.ZipFile(file) as z:
-        for name in names:
-            if name in raw or name.endswith("/"):
-                continue
-            with z.open(name) as fh:
-                head = fh.read(4)
-            if head == _ZIP_MAGIC:
-                try:
-                    torch.load(io.BytesIO(z.read(name)), map_location="cpu", weights_only=True)
-                except Exception:  # refuses to load, or cannot be checked: not safe
-                    bad.append(name)
-            elif head[:1] == b"\x80" and _pickle_names_code(z.read(name)):
-                bad.append(name)
-    return bad
-
-
-def _raw_payloads(file: Path, names: list[str]) -> set[str]:
-    """Archive members the ``.pt2`` configs declare as raw tensor bytes (never unpickled)."""
-    import json
-
-    raw: set[str] = set()
-    with zipfile.ZipFile(file) as z:
-        for name in names:
-            if not name.endswith("_config.json") or "/data/" not in name:
-                continue
-            folder = name.rsplit("/", 1)[0]
-            try:
-                config = json.loads(z.read(name)).get("config", {})
-            except (ValueError, AttributeError):
-                continue
-            if not isinstance(config, dict):
-                continue
-            for entry in config.values():
-                if isinstance(entry, dict) and entry.get("use_pickle") is False:
-                    raw.add(f"{folder}/{entry.get('path_name')}")
-    return raw
-
-
-def _pickle_names_code(data: bytes) -> bool:
-    """Whether ``data`` parses as a pickle that imports or calls anything."""
-    import pickletools
-
-    try:
-        ops = {op.name for op, _, _ in pickletools.genops(data)}
-    except Exception:
-        return False  # not a pickle (raw bytes that happen to start with 0x80)
-    return bool(ops & _PICKLE_CODE_OPS)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``drawnet: error: ...`` and status 2, no usage dump."""
 
@@ -460,7 +212,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="package.module:factory, path/to/file.py:factory, a .pt2/.pt file, "
                         "hf:<repo id or folder> or timm:<name>")
     p.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE",
-                   help="an input shape such as 1,3,224,224 (repeat for several inputs)")
+                   help="an input shape such as 1,3,224,224 (repeat for several inputs; "
+                        "optional for a .pt2, which stores example inputs)")
+    p.add_argument("--inputs", default=None, metavar="FILE.py:NAME",
+                   help="inputs from Python instead of --input shapes: NAME (or what "
+                        "calling it gives) is input_data, or an (args, kwargs) pair; for "
+                        "lists or dicts of tensors (e.g. detection models)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
     p.add_argument("--task", default=None,
@@ -488,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drawnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
-    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf or .dot")
+    r = sub.add_parser("render", help="draw a model to .svg, .png, .pdf, .dot or an "
+                                        "interactive .html")
     _add_model_args(r)
     r.add_argument("-o", "--output", required=True,
                    help="output file (format from its suffix), or - for standard output")
     r.add_argument("--format", default=None,
-                   help="svg, png, pdf or dot (default: from the suffix; svg for -o -)")
+                   help="svg, png, pdf, dot, html (the interactive view) or json (its data) "
+                        "(default: from the suffix; svg for -o -)")
     r.add_argument("--orientation", "--rankdir", default=None,
                    help="LR or TB (default: LR, or on a page or column whichever fits)")
     r.add_argument("--fit", default="notebook",
@@ -521,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--theme", default="default", help="default or print")
     r.add_argument("--title", default=None, help="a title above the diagram")
     r.add_argument("--engine", default="auto", help="Graphviz engine (see drawnet.render)")
+    r.add_argument("--partial", action="store_true",
+                   help="if the trace fails, write how far it got to -o (the failing "
+                        "layer marked red); the exit status stays 2")
     r.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                    help="stop a Graphviz layout after this long (default 60)")
     s = sub.add_parser("summary", help="print per-layer params, shapes and MACs (torchinfo-style)")
@@ -539,10 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _model_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for draw_model/summary: shapes from --input, or --inputs."""
+    if args.inputs is None:
+        size, dtypes = _inputs(args)
+        return {"input_size": size, "dtypes": dtypes}
+    if args.input or args.dtype:
+        raise OptionError("give either --input shapes or --inputs FILE.py:NAME, not both")
+    from drawnet.inputfile import load_inputs
+
+    data, kwargs = load_inputs(args.inputs)
+    return {"input_data": data, "kwargs": kwargs}
+
+
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.seq_len is not None and args.seq_len < 1:
         raise OptionError(f"--seq-len must be a positive whole number, not {args.seq_len}")
-    if not args.input:  # inferred from the model (drawnet.trace.infer), or an error there
+    if not args.input:  # inferred from the model (drawnet.trace.infer), a .pt2 program's
+        # stored example inputs, or an error there that says what to pass
         if args.dtype:
             raise OptionError("--dtype applies to --input shapes: give --input too")
         return None, None
@@ -583,7 +359,8 @@ def _render_depth(text: str) -> int | str | None:
             f"{text!r} is not a whole number, 'auto' or 'all'") from None
 
 
-RENDER_SUFFIXES = {"svg": "svg", "png": "png", "pdf": "pdf", "dot": "dot", "gv": "dot"}
+RENDER_SUFFIXES = {"svg": "svg", "png": "png", "pdf": "pdf", "dot": "dot", "gv": "dot",
+                   "html": "html", "htm": "html", "json": "json"}
 SUMMARY_SUFFIXES = {"txt": "table", "json": "json", "csv": "csv", "md": "markdown",
                     "markdown": "markdown"}
 BINARY_FORMATS = ("png", "pdf")
@@ -640,6 +417,24 @@ def _check_render(args: argparse.Namespace) -> str:
     return fmt
 
 
+def _write_partial(error: TraceError, args: argparse.Namespace, fmt: str) -> None:
+    """``--partial``: write how far the failed trace got where the diagram would have gone."""
+    from drawnet.cli_checks import STDOUT
+
+    partial: Any = error.diagram
+    if partial is None:
+        print("drawnet: no partial diagram: the tracer that failed saw no layer "
+              "(export and jit fail inside torch)", file=sys.stderr)
+        return
+    if args.output == STDOUT:
+        _write_stdout(partial.pipe(fmt, timeout=args.timeout))
+        where = f"{fmt.upper()} to stdout"
+    else:
+        where = str(partial.save(Path(args.output), format=fmt, timeout=args.timeout))
+    print(f"drawnet: wrote the partial diagram ({where}): the trace stopped at the layer "
+          "marked red", file=sys.stderr)
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -674,22 +469,28 @@ def _render(args: argparse.Namespace) -> int:
 
     # Check what is cheap before importing torch, loading and tracing the model.
     fmt = _check_render(args)
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     to_stdout = args.output == STDOUT
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
         model = _load(args)
-        diagram = draw_model(
-            model, size, dtypes=dtypes, seq_len=args.seq_len, orientation=args.orientation,
-            tracer=args.tracer,
-            depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
-            title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
-            collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
-            wrap=not args.no_wrap,
-            show_params=args.show_params, show_macs=args.show_macs, color_by=args.color_by,
-            max_boxes=args.max_boxes, progress=shown, fit=args.fit,
-        )
+        try:
+            diagram = draw_model(
+                model, **inputs, seq_len=args.seq_len, orientation=args.orientation,
+                tracer=args.tracer,
+                depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
+                title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
+                collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
+                wrap=not args.no_wrap,
+                show_params=args.show_params, show_macs=args.show_macs,
+                color_by=args.color_by, max_boxes=args.max_boxes, progress=shown,
+                fit=args.fit,
+            )
+        except TraceError as e:
+            if args.partial:
+                _write_partial(e, args, fmt)
+            raise
         if to_stdout:
             data = diagram.pipe(fmt, timeout=args.timeout)
         else:
@@ -743,12 +544,12 @@ def _summary(args: argparse.Namespace) -> int:
         check_target(Path(output))
     _check_options(args)
     columns = check_columns(args.columns or DEFAULT_COLUMNS)
-    size, dtypes = _inputs(args)
+    inputs = _model_inputs(args)
     mode = _mode(args)
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
         model = _load(args)
-        result = summary(model, size, dtypes=dtypes, seq_len=args.seq_len, depth=args.depth,
+        result = summary(model, **inputs, seq_len=args.seq_len, depth=args.depth,
                          tracer=args.tracer, mode=mode, columns=columns, progress=shown)
     text = result.to_text(fmt)
     if output != STDOUT:
@@ -786,10 +587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "render":
-            return _render(args)
-        if args.command == "summary":
-            return _summary(args)
+        with quiet_torch(not args.debug):
+            if args.command == "render":
+                return _render(args)
+            if args.command == "summary":
+                return _summary(args)
     except BrokenPipeError:
         _drop_stdout()
         return BROKEN_PIPE
@@ -800,6 +602,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DrawnetError, OSError) as e:
         _traceback(args)
         print(f"drawnet: error: {_one_line(e)}", file=sys.stderr)
+        return USAGE_ERROR
+    except MemoryError:
+        _traceback(args)
+        print("drawnet: error: out of memory: try --tracer meta (no compute), smaller "
+              "inputs, or a smaller --depth", file=sys.stderr)
         return USAGE_ERROR
     except Exception as e:
         _traceback(args)

@@ -34,7 +34,26 @@ class ModelTypeError(DrawnetError, TypeError):
 
 
 class TraceError(DrawnetError, RuntimeError):
-    """Running or tracing the model failed; the cause is chained."""
+    """Running or tracing the model failed; the cause is chained.
+
+    ``diagram`` is the picture of how far the trace got (a :class:`drawnet.Diagram`
+    with the failing layer marked red and the error written under it), or None when the
+    tracer that failed saw no op (``export`` and ``jit`` fail inside torch). In Jupyter,
+    ``err.diagram`` (or ``err`` itself, as a cell's last expression) shows it.
+    ``partial`` is the op-level graph it is drawn from.
+    """
+
+    diagram: object | None = None
+    partial: object | None = None
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[
+        str, str
+    ]:
+        """Jupyter display: the partial diagram when there is one, and the message."""
+        show = getattr(self.diagram, "_repr_mimebundle_", None)
+        bundle: dict[str, str] = dict(show(include, exclude)) if callable(show) else {}
+        bundle["text/plain"] = f"{type(self).__name__}: {self}"
+        return bundle
 
 
 class RenderError(DrawnetError, RuntimeError):
@@ -45,15 +64,84 @@ class GraphError(DrawnetError, ValueError):
     """An IR graph breaks one of its invariants (see :func:`drawnet.ir.validate`)."""
 
 
+class OptionTypeError(OptionError, TypeError):
+    """An argument has the wrong type (a ``TypeError``, and an :class:`OptionError`).
+
+    Example:
+        >>> isinstance(OptionTypeError("title must be a string, got int"), TypeError)
+        True
+    """
+
+
+def safe_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line and at most ``limit`` characters, whatever ``value`` is.
+
+    A ``repr`` that raises or spans lines (a tensor, a broken object) gives the type name.
+
+    Example:
+        >>> safe_repr("XY"), safe_repr("x" * 100)[-4:], safe_repr([[1], [2]])
+        ("'XY'", 'x...', '[[1], [2]]')
+    """
+    try:
+        text = repr(value)
+    except Exception:
+        text = ""
+    if not text or "\n" in text or type(value).__name__ in ("Tensor", "Parameter", "ndarray"):
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def choices(value: object, valid: Iterable[str], what: str) -> OptionError:
     """Build the standard "unknown X" error listing the valid choices.
+
+    A value that is not a string at all gives an :class:`OptionTypeError`.
 
     Example:
         >>> str(choices("XY", ("LR", "TB"), "orientation"))
         "unknown orientation: 'XY' (must be one of 'LR', 'TB')"
+        >>> choices(5, ("LR", "TB"), "orientation")
+        OptionTypeError("orientation must be a string ('LR', 'TB'), got int 5")
     """
     listed = ", ".join(repr(v) for v in valid)
-    return OptionError(f"unknown {what}: {value!r} (must be one of {listed})")
+    if not isinstance(value, str):
+        return OptionTypeError(
+            f"{what} must be a string ({listed}), got {type(value).__name__} {safe_repr(value)}"
+        )
+    return OptionError(f"unknown {what}: {safe_repr(value)} (must be one of {listed})")
+
+
+def check_choice(value: object, valid: Iterable[str], what: str) -> str:
+    """``value`` if it is one of ``valid``, else the error of :func:`choices`.
+
+    Safe for any object (a tensor, an object whose ``==`` raises).
+
+    Example:
+        >>> check_choice("TB", ("LR", "TB"), "orientation")
+        'TB'
+    """
+    valid = tuple(valid)
+    if isinstance(value, str) and value in valid:
+        return value
+    raise choices(value, valid, what)
+
+
+def check_flag(value: object, what: str, *, none: bool = False) -> None:
+    """Raise :class:`OptionTypeError` unless ``value`` is a bool (or None when ``none``).
+
+    ``fold="no"`` would otherwise be taken as true.
+
+    Example:
+        >>> check_flag("no", "fold")
+        Traceback (most recent call last):
+        ...
+        drawnet.errors.OptionTypeError: fold must be True or False, got str 'no'
+    """
+    if isinstance(value, bool) or (none and value is None) or type(value).__name__ == "bool_":
+        return
+    also = " or None" if none else ""
+    raise OptionTypeError(
+        f"{what} must be True or False{also}, got {type(value).__name__} {safe_repr(value)}"
+    )
 
 
 class MissingDependencyError(DrawnetError, ImportError):

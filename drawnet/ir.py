@@ -152,6 +152,8 @@ class ModuleInfo:
     ``params``/``buffers`` count only the module's own tensors (``recurse=False``) and
     each shared tensor only at its first owner, so sums over the tree give totals.
     ``calls`` is how many times ``forward`` ran; shapes are those of the first call.
+    ``tied_params`` counts the module's own parameters that an earlier module already
+    counts (tied weights): they are not in ``params``, but the module does hold them.
     """
 
     path: str
@@ -163,6 +165,7 @@ class ModuleInfo:
     buffer_bytes: int = 0
     calls: int = 0
     is_leaf: bool = True
+    tied_params: int = 0
     inputs: tuple[TensorMeta, ...] = ()
     outputs: tuple[TensorMeta, ...] = ()
     attrs: tuple[tuple[str, AttrValue], ...] = ()

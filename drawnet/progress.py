@@ -160,10 +160,10 @@ def reporting(progress: bool | Progress | None) -> Iterator[Progress]:
         yield progress
         return
     if progress is not None and not isinstance(progress, bool):
-        from drawnet.errors import OptionError
+        from drawnet.errors import OptionTypeError, safe_repr
 
-        raise OptionError(f"progress must be True, False, None or a drawnet Progress, "
-                          f"not {progress!r}")
+        raise OptionTypeError(f"progress must be True, False, None or a drawnet Progress, "
+                              f"not {safe_repr(progress)}")
     stream = sys.stderr
     enabled = _isatty(stream) if progress is None else progress
     with Progress(stream, enabled=enabled) as p:

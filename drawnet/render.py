@@ -33,6 +33,7 @@ import importlib
 import importlib.util
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -44,7 +45,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from drawnet import fonts
-from drawnet.errors import OptionError, RenderError, choices
+from drawnet.errors import (
+    OptionError,
+    OptionTypeError,
+    RenderError,
+    check_choice,
+    choices,
+    safe_repr,
+)
 
 if TYPE_CHECKING:
     import wasmtime
@@ -446,15 +454,11 @@ def render(
         drawnet.errors.OptionError: unknown format: 'jpg' (must be one of 'svg', 'png', 'pdf')
     """
     if not isinstance(dot_source, str):
-        raise OptionError(f"dot_source must be str, not {type(dot_source).__name__}")
-    if fmt not in FORMATS:
-        raise choices(fmt, FORMATS, "format")
-    if engine not in ENGINES:
-        raise choices(engine, ENGINES, "engine")
-    if timeout is not None and not timeout > 0:
-        raise OptionError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 1 <= dpi <= 2400:
-        raise OptionError(f"dpi must be an integer from 1 to 2400, not {dpi!r}")
+        raise OptionTypeError(f"dot_source must be str, not {type(dot_source).__name__}")
+    check_choice(fmt, FORMATS, "format")
+    check_choice(engine, ENGINES, "engine")
+    timeout = check_timeout(timeout)
+    check_dpi(dpi)
 
     try:
         if engine != "auto":
@@ -466,7 +470,43 @@ def render(
             data = _render_auto(dot_source, fmt, timeout, dpi)
     except (_Unsupported, _Timeout) as exc:  # show callers the public class only
         raise RenderError(str(exc)) from None
+    if fmt == "svg":
+        data = titles_not_links(data)
     return _embed_fonts(data) if fmt == "svg" and embed_fonts else data
+
+
+_ANCHOR = re.compile(rb'<a xlink:title="([^"]*)">')
+
+
+def titles_not_links(svg: bytes) -> bytes:
+    r"""Graphviz wraps a box with a tooltip in ``<a xlink:title="...">`` (a link without a
+    target); give the text to a ``<title>`` instead, which every viewer shows on hover, so
+    the SVG holds no ``<a>`` element at all. Links with a target are left as they are.
+
+    Example:
+        >>> svg = b'<g id="a_n"><a xlink:title="conv1&#10;Conv2d">\n<path/>\n</a>\n</g>'
+        >>> titles_not_links(svg)
+        b'<g id="a_n"><title>conv1&#10;Conv2d</title>\n<path/>\n\n</g>'
+    """
+    if b"<a xlink:title=" not in svg:
+        return svg
+    out: list[bytes] = []
+    depth: list[bool] = []  # for each open <a>: was it turned into a <title>?
+    pos = 0
+    for tag in re.finditer(rb"<a\b[^>]*>|</a>", svg):
+        out.append(svg[pos:tag.start()])
+        pos = tag.end()
+        text = tag.group()
+        if text == b"</a>":
+            if depth and depth.pop():
+                continue
+            out.append(text)
+            continue
+        title = _ANCHOR.fullmatch(text)
+        depth.append(title is not None)
+        out.append(b"<title>" + title.group(1) + b"</title>" if title else text)
+    out.append(svg[pos:])
+    return b"".join(out)
 
 
 def _embed_fonts(svg: bytes) -> bytes:
@@ -479,6 +519,49 @@ def _embed_fonts(svg: bytes) -> bytes:
         ) from exc
     except Exception as exc:  # malformed SVG from a broken engine, a damaged font file
         raise RenderError(f"could not embed fonts in the SVG: {exc}") from exc
+
+
+_NO_LIMIT: Final = 1e7
+"""Timeouts from this many seconds up (about four months), and ``inf``, mean no limit."""
+
+
+def check_timeout(timeout: object) -> float | None:
+    """A layout time limit in seconds: a positive number, or None (or ``inf``) for none.
+
+    Example:
+        >>> check_timeout(30), check_timeout(float("inf")), check_timeout(None)
+        (30.0, None, None)
+        >>> check_timeout("soon")
+        Traceback (most recent call last):
+        ...
+        drawnet.errors.OptionTypeError: timeout must be a number of seconds or None, not str 'soon'
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise OptionTypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__} "
+            f"{safe_repr(timeout)}")
+    value = float(timeout)
+    if not value > 0:  # also NaN
+        raise OptionError(
+            f"timeout must be a positive number of seconds or None, not {safe_repr(timeout)}")
+    return None if value >= _NO_LIMIT else value
+
+
+def check_dpi(dpi: object) -> int:
+    """A PNG resolution: a whole number from 1 to 2400.
+
+    Example:
+        >>> check_dpi(144)
+        144
+    """
+    if isinstance(dpi, bool) or not isinstance(dpi, int):
+        raise OptionTypeError(
+            f"dpi must be an integer from 1 to 2400, not {type(dpi).__name__} {safe_repr(dpi)}")
+    if not 1 <= dpi <= 2400:
+        raise OptionError(f"dpi must be an integer from 1 to 2400, not {safe_repr(dpi)}")
+    return dpi
 
 
 def _render_auto(dot_source: str, fmt: str, timeout: float | None, dpi: int) -> bytes:

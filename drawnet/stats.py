@@ -19,6 +19,7 @@ element count; a *position* is every index of ``x`` but the last (tokens count).
 | bilinear                              | positions·in1·in2·out              | 2·MACs + bias    |
 | matmul, rmatmul, mm, bmm, mv, dot     | broadcast batch·n·k·m              | 2·MACs           |
 | addmm, baddbmm, addbmm, addmv, addr   | the product                        | 2·MACs + out     |
+| grouped_mm (mixture-of-experts)       | routed rows·in·out                 | 2·MACs           |
 | tensordot, inner, outer, ger          | out.numel·contracted size          | 2·MACs           |
 | einsum                                | Σ pairwise steps: Π index sizes    | 2·MACs (+ sums)  |
 | scaled_dot_product_attention          | B·L·S·E + B·L·S·Ev                 | 2·MACs + 5/score |
@@ -42,12 +43,19 @@ Details of the conventions:
 - Convolutions read ``C/groups`` and ``k`` from the weight, so groups and depthwise
   convs need no attribute. A ``convolution`` node is transposed when its ``transposed``
   argument (``arg6``) says so; without it, from the weight and channel shapes.
+- Grouped products (``torch._grouped_mm``, transformers' default expert kernel, and its
+  ``transformers::grouped_mm_fallback``): ``a (S, K) @ b (E, K, N)`` runs each of the
+  ``S`` routed rows (tokens × top-k) through the one expert it is routed to: ``S·K·N``,
+  whichever expert gets which row; ``a (G, M, K) @ b (G, K, N)`` is batched, ``G·M·K·N``;
+  ``a (M, K) @ b (K, N)`` grouped along ``K`` is ``M·K·N``.
 - Matmul follows ``torch.matmul``: 1-D operands get a unit dim, batch dims broadcast.
   ``rmatmul`` (``__rmatmul__``) has its operands in reversed order: ``b @ a``.
-- Einsum contracts left to right, as torch does without ``opt_einsum``; an index found
-  in one operand only and needed nowhere later is summed out first (1 FLOP per element
-  of that operand, as is a one-operand reduction), then each pairwise step costs the
-  product of the sizes of all its indices. The equation is ``arg0``.
+- Einsum is counted in the order torch contracts: with ``opt_einsum`` installed (which
+  torch then uses for three or more operands), along ``opt_einsum.contract_path``'s
+  path; without it, left to right. In each pairwise step, an index found in one operand
+  only and needed nowhere later is summed out first (1 FLOP per element of that
+  operand, as is a one-operand reduction), then the step costs the product of the sizes
+  of all its indices. The equation is ``arg0``. See docs/counting.md.
 - Attention: ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``; ``B`` is the
   product of the query's batch dims (heads included), so grouped-query attention
   (fewer key/value heads) counts the query's heads. Per score (``B·L·S``): 1 scale +
@@ -59,8 +67,9 @@ Details of the conventions:
   activations, ``f·c + i·g``, ``tanh(c)``, ``o·``) and GRU (2 sigmoids, ``r·``, ``+``,
   ``tanh``, ``(1 - z)·n + z·h``), 1 for RNN.
 - MultiheadAttention: in-projections ``N·L·E² + N·S·kdim·E + N·S·vdim·E``, the two
-  products ``2·N·L·S·E``, the out-projection ``N·L·E²``; FLOPs 2·MACs + the bias adds +
-  5 per score (``N·heads·L·S``).
+  products ``2·N·L·S'·E``, the out-projection ``N·L·E²``; FLOPs 2·MACs + the bias adds +
+  5 per score (``N·heads·L·S'``). ``S' = S``, +1 with ``add_bias_kv`` (a learned key and
+  value appended after the projections) and +1 with ``add_zero_attn`` (a zero one).
 - Norms: eval batch norm is a folded scale and shift (2); batch norm in training and
   layer, group and instance norm count mean, variance, normalize, scale and shift (5);
   RMS norm has no mean (4). Norm parameters present or not, the count is the same.
@@ -372,6 +381,18 @@ def _matmul_rule(ia: int, ib: int, added: int | None = None) -> Rule:
     return rule
 
 
+def _grouped_mm(c: _Call) -> Cost:
+    """``_grouped_mm(a, b, offs)``: every row of ``a`` through one group's ``b``."""
+    a, b, out = c.shape(0), c.shape(1), c.out_shape()
+    if a is None or b is None or len(a) not in (2, 3) or len(b) not in (2, 3):
+        return _ZERO
+    if len(a) == 2 and len(b) == 2:
+        return _product(a[0] * a[1] * b[1])
+    if out is None:
+        return _ZERO
+    return _product(math.prod(out) * a[-1])
+
+
 def _contraction_rule(ia: int, ib: int, added: int | None = None) -> Rule:
     """tensordot/inner/outer: out.numel·K with K² = a.numel·b.numel/out.numel."""
 
@@ -401,7 +422,16 @@ def _einsum_labels(term: str, ndim: int, ell: int) -> list[str] | None:
     return [*head, *(f"...{i}" for i in range(ell - covered, ell)), *tail]
 
 
-def _einsum_cost(equation: str, shapes: Sequence[Shape]) -> Cost | None:
+def _einsum_cost(equation: str, shapes: Sequence[Shape],
+                 path: Sequence[tuple[int, ...]] | None = None) -> Cost | None:
+    """The cost of one einsum along ``path`` (opt_einsum's convention; None: left to
+    right), or None when the equation and shapes do not fit.
+
+    Example:
+        >>> eq, shapes = "ij,jk,kl->il", [(2, 100), (100, 3), (3, 100)]
+        >>> _einsum_cost(eq, shapes).macs, _einsum_cost(eq, shapes, [(1, 2), (0, 1)]).macs
+        (1200, 50000)
+    """
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
     parts = lhs.split(",")
@@ -440,25 +470,60 @@ def _einsum_cost(equation: str, shapes: Sequence[Shape]) -> Cost | None:
     def numel(labels: set[str]) -> int:
         return math.prod(sizes[lab] for lab in labels)
 
-    current = set(terms[0])
-    macs = 0
-    sums = 0
     if len(terms) == 1:
-        if current - output:  # a reduction ('ij->i', 'ii->'), not a transpose or diagonal
+        sums = 0
+        if set(terms[0]) - output:  # a reduction ('ij->i', 'ii->'), not a transpose
             sums = math.prod(shapes[0])
         return Cost(0, sums)
-    for i in range(1, len(terms)):
-        later = output.union(*(set(t) for t in terms[i + 1:]))
-        other = set(terms[i])
-        for side, opposite in ((current, other), (other, current)):
+    if path is None:
+        path = _left_to_right(len(terms))
+    operands = [set(t) for t in terms]
+    macs = 0
+    sums = 0
+    for step in path:
+        if len(step) != 2 or len(set(step)) != 2 or max(step) >= len(operands):
+            return None
+        i, j = step
+        a, b = operands[i], operands[j]
+        rest = [op for k, op in enumerate(operands) if k not in (i, j)]
+        later = output.union(*rest)
+        for side, opposite in ((a, b), (b, a)):
             alone = {lab for lab in side if lab not in opposite and lab not in later}
             if alone:
                 sums += numel(side)
                 side -= alone
-        union = current | other
+        union = a | b
         macs += numel(union)
-        current = {lab for lab in union if lab in later}
+        operands = [*rest, {lab for lab in union if lab in later}]
     return _product(macs, sums)
+
+
+def _left_to_right(n: int) -> list[tuple[int, int]]:
+    """torch's order without opt_einsum, in opt_einsum's path convention (each step
+    names two operands of the current list; their result goes to the end).
+
+    Example:
+        >>> _left_to_right(4)
+        [(0, 1), (0, 2), (0, 1)]
+    """
+    return [(0, 1)] + [(0, n - 1 - k) for k in range(1, n - 1)]
+
+
+def _torch_path(equation: str, shapes: Sequence[Shape]) -> list[tuple[int, int]] | None:
+    """The path torch.einsum takes: ``opt_einsum``'s (torch's default ``auto`` strategy)
+    when it is installed and there are three or more operands; else None (left to
+    right)."""
+    if len(shapes) < 3:
+        return None
+    try:
+        import opt_einsum  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    try:
+        found, _ = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
+    except Exception:
+        return None
+    return [tuple(int(i) for i in step) for step in found]  # type: ignore[misc]
 
 
 def _einsum(c: _Call) -> Cost:
@@ -469,7 +534,7 @@ def _einsum(c: _Call) -> Cost:
     known = [s for s in shapes if s is not None]
     if len(known) != len(shapes):
         return _ZERO
-    cost = _einsum_cost(equation, known)
+    cost = _einsum_cost(equation, known, _torch_path(equation, known))
     return cost if cost is not None else _ZERO
 
 
@@ -490,14 +555,20 @@ def _sdpa(c: _Call) -> Cost:
     return _product(macs, scores * (5 + int(masked)))
 
 
-def _mha(n: int, length: int, s: int, dims: tuple[int, int, int], heads: int, bias: bool) -> Cost:
-    """MultiheadAttention: in-projections, the two products and the out-projection."""
+def _mha(n: int, length: int, s: int, dims: tuple[int, int, int], heads: int, bias: bool,
+         extra_keys: int = 0) -> Cost:
+    """MultiheadAttention: in-projections, the two products and the out-projection.
+
+    ``extra_keys`` key/value positions are added after the projections (one for
+    ``add_bias_kv``, one for ``add_zero_attn``): the products and scores see them.
+    """
     e, kdim, vdim = dims
     in_proj = n * length * e * e + n * s * kdim * e + n * s * vdim * e
-    products = 2 * n * length * s * e
+    keys = s + extra_keys
+    products = 2 * n * length * keys * e
     out_proj = n * length * e * e
     bias_adds = (2 * n * length * e + 2 * n * s * e) if bias else 0
-    scores = n * max(heads, 1) * length * s
+    scores = n * max(heads, 1) * length * keys
     return _product(in_proj + products + out_proj, bias_adds + 5 * scores)
 
 
@@ -512,7 +583,7 @@ def _seq_dims(shape: Shape, batch_first: bool) -> tuple[int, int] | None:
 
 def _mha_from_tensors(
     q: Shape | None, k: Shape | None, v: Shape | None, e: int | None, heads: int,
-    batch_first: bool, bias: bool,
+    batch_first: bool, bias: bool, extra_keys: int = 0,
 ) -> Cost | None:
     if q is None or not q:
         return None
@@ -522,7 +593,7 @@ def _mha_from_tensors(
     if nl is None or ns is None:
         return None
     embed = e if e is not None and e > 0 else q[-1]
-    return _mha(nl[0], nl[1], ns[1], (embed, k[-1], v[-1]), heads, bias)
+    return _mha(nl[0], nl[1], ns[1], (embed, k[-1], v[-1]), heads, bias, extra_keys)
 
 
 def _native_mha(c: _Call) -> Cost:
@@ -536,11 +607,16 @@ def _native_mha(c: _Call) -> Cost:
 
 
 def _functional_mha(c: _Call) -> Cost:
-    """``F.multi_head_attention_forward``: sequence-first q, k, v."""
-    bias = any(s is not None and len(s) == 1 for s in map(c.shape, range(3, len(c.inputs))))
+    """``F.multi_head_attention_forward``: sequence-first q, k, v; ``bias_k``/``bias_v``
+    (two ``1×1×E`` tensors) and ``add_zero_attn`` (``arg9``) add key positions."""
+    shapes = [s for s in map(c.shape, range(3, len(c.inputs))) if s is not None]
+    bias = any(len(s) == 1 for s in shapes)
+    bias_kv = sum(1 for s in shapes if len(s) == 3 and s[:2] == (1, 1)) >= 2
+    zero_attn = bool(_bool_attr(c.attrs, "add_zero_attn", "arg9"))
     cost = _mha_from_tensors(
         c.shape(0), c.shape(1), c.shape(2), _int_attr(c.attrs, "embed_dim_to_check", "arg3"),
         _int_attr(c.attrs, "num_heads", "arg4") or 1, False, bias,
+        int(bias_kv) + int(zero_attn),
     )
     return cost if cost is not None else _ZERO
 
@@ -692,6 +768,7 @@ OP_RULES: Mapping[str, Rule] = MappingProxyType({
     "rmatmul": _matmul_rule(1, 0),
     **_names("addmm addbmm baddbmm addmv", _matmul_rule(1, 2, added=0)),
     "addr": _contraction_rule(1, 2, added=0),
+    **_names("grouped_mm transformers::grouped_mm_fallback", _grouped_mm),
     **_names("tensordot inner outer ger", _contraction_rule(0, 1)),
     "einsum": _einsum,
     **_names(
@@ -806,9 +883,11 @@ def _mha_module(attrs: Mapping[str, AttrValue], inputs: Sequence[TensorMeta]) ->
     if v is None or not v:
         v = (*k[:-1], _int_attr(attrs, "vdim") or k[-1])
     bias = _bool_attr(attrs, "has_bias", "bias")
+    extra = int(bool(_bool_attr(attrs, "add_bias_kv"))) + int(
+        bool(_bool_attr(attrs, "add_zero_attn")))
     return _mha_from_tensors(
         q, k, v, _int_attr(attrs, "embed_dim"), _int_attr(attrs, "num_heads") or 1,
-        bool(_bool_attr(attrs, "batch_first")), bias is None or bias,
+        bool(_bool_attr(attrs, "batch_first")), bias is None or bias, extra,
     )
 
 

@@ -58,7 +58,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from drawnet import ir
-from drawnet.errors import MissingDependencyError, OptionError, choices
+from drawnet.errors import (
+    MissingDependencyError,
+    OptionError,
+    OptionTypeError,
+    choices,
+    safe_repr,
+)
 
 __all__ = [
     "COLUMNS",
@@ -121,7 +127,14 @@ def check_columns(columns: str | Iterable[str]) -> tuple[str, ...]:
         drawnet.errors.OptionError: unknown column: 'bogus' (must be one of 'input_shape', \
 'output_shape', 'kernel', 'params', 'params_percent', 'macs', 'flops', 'memory', 'trainable')
     """
-    names = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
+    if isinstance(columns, str):
+        names: list[object] = [c.strip() for c in columns.split(",")]
+    elif isinstance(columns, Sequence) and not isinstance(columns, bytes | bytearray):
+        names = list(columns)
+    else:
+        raise OptionTypeError(
+            "columns must be a comma-separated string or a list of column names, got "
+            f"{type(columns).__name__} {safe_repr(columns)}")
     out: list[str] = []
     for name in names:
         if not isinstance(name, str) or name not in COLUMNS:
@@ -142,7 +155,7 @@ def check_depth(depth: int | None) -> int | None:
         (3, None)
     """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise OptionError(f"depth must be a whole number >= 0 or None, got {depth!r}")
+        raise OptionError(f"depth must be a whole number >= 0 or None, got {safe_repr(depth)}")
     return depth
 
 
@@ -381,21 +394,20 @@ class Summary:
         raise choices(column, COLUMNS, "column")
 
     def _total_blocks(self) -> list[list[tuple[str, str]]]:
-        unit, value = _readable(self.total_macs)
         counts = [
             ("Total params", f"{self.total_params:,}"),
             ("Trainable params", f"{self.trainable_params:,}"),
             ("Non-trainable params", f"{self.non_trainable_params:,}"),
-            (f"Total mult-adds ({unit})", value),
+            _with_unit("Total mult-adds", *_readable(self.total_macs)),
         ]
         if "flops" in self.columns:
-            unit, value = _readable(self.total_flops)
-            counts.append((f"Total FLOPs ({unit})", value))
+            counts.append(_with_unit("Total FLOPs", *_readable(self.total_flops)))
         sizes = [
-            ("Input size (MB)", f"{self.input_bytes / 1e6:0.2f}"),
-            ("Forward/backward pass size (MB)", f"{self.forward_backward_bytes / 1e6:0.2f}"),
-            ("Params size (MB)", f"{self.param_bytes / 1e6:0.2f}"),
-            ("Estimated Total Size (MB)", f"{self.total_bytes / 1e6:0.2f}"),
+            _with_unit(name, *_readable_bytes(n)) for name, n in (
+                ("Input size", self.input_bytes),
+                ("Forward/backward pass size", self.forward_backward_bytes),
+                ("Params size", self.param_bytes),
+                ("Estimated Total Size", self.total_bytes))
         ]
         return [counts, sizes]
 
@@ -448,8 +460,27 @@ class Summary:
         writer.writerow(names)
         for r in self.layers:
             d = r.to_dict()
-            writer.writerow(["" if d[n] is None else d[n] for n in names])
+            writer.writerow(["" if d[n] is None else csv_cell(d[n]) for n in names])
         return buf.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a ``'``.
+
+    Module names come from the model's code, so ``=HYPERLINK(...)`` or ``=cmd|...`` would
+    otherwise be a formula when the CSV is opened in a spreadsheet (CSV injection). Only
+    text is changed; numbers (negative ones too) are written as they are.
+
+    Example:
+        >>> csv_cell("=cmd|' /C calc'!A0"), csv_cell("-1+1"), csv_cell(-3), csv_cell("fc")
+        ("'=cmd|' /C calc'!A0", "'-1+1", -3, 'fc')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _row(**changes: Any) -> LayerRow:
@@ -477,10 +508,41 @@ def _shape_text(shape: Shape | None) -> str:
 
 
 def _readable(n: int) -> tuple[str, str]:
-    """torchinfo's ``to_readable``: T, G or M, two decimals unless a whole number."""
-    unit, scaled = ("T", n / 1e12) if n >= 1e12 else ("G", n / 1e9) if n >= 1e9 else (
-        "M", n / 1e6)
-    return unit, (f"{int(scaled):,d}" if scaled.is_integer() else f"{scaled:,.2f}")
+    """torchinfo's ``to_readable`` (T, G or M, two decimals unless a whole number), but
+    never rounded to zero: a count under 0.005 M is given in k, under a thousand as it is.
+
+    Example:
+        >>> _readable(1_814_083_944), _readable(40_320), _readable(4_032), _readable(40)
+        (('G', '1.81'), ('M', '0.04'), ('k', '4.03'), ('', '40'))
+    """
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if n >= size or (unit == "M" and n >= 5_000):
+            scaled = n / size
+            return unit, (f"{int(scaled):,d}" if scaled.is_integer() else f"{scaled:,.2f}")
+    if n >= 1_000:
+        return "k", f"{n / 1e3:,.2f}"
+    return "", f"{n:,d}"
+
+
+def _readable_bytes(n: int) -> tuple[str, str]:
+    """A size in MB, as torchinfo gives it, unless that rounds to 0.00: then kB, or B
+    under a kilobyte (a true 0 stays ``0.00`` MB).
+
+    Example:
+        >>> _readable_bytes(87_110_000), _readable_bytes(602_112), _readable_bytes(2_048)
+        (('MB', '87.11'), ('MB', '0.60'), ('kB', '2.05'))
+        >>> _readable_bytes(16), _readable_bytes(0)
+        (('B', '16'), ('MB', '0.00'))
+    """
+    if n >= 5_000 or n == 0:
+        return "MB", f"{n / 1e6:0.2f}"
+    if n >= 1_000:
+        return "kB", f"{n / 1e3:0.2f}"
+    return "B", f"{n:,d}"
+
+
+def _with_unit(name: str, unit: str, value: str) -> tuple[str, str]:
+    return (f"{name} ({unit})" if unit else name), value
 
 
 def _bytes_text(n: int) -> str:
@@ -563,8 +625,18 @@ def _drafts(graph: ir.Graph, modules: Mapping[str, ir.ModuleInfo]) -> tuple[
             call_row[call.id] = 0
             continue
         parts = call.path.split(".")
-        for k in range(1, len(parts)):
-            ancestor = ".".join(parts[:k])
+        ends = [i for i, ch in enumerate(call.path) if ch == "."]  # ancestor k: path[:ends[k-1]]
+        # the open rows (hierarchy) are a chain of ancestors: find the deepest one that is
+        # still this call's ancestor, and add rows only below it (linear in the depth,
+        # also for models nested a thousand levels deep)
+        start = 1
+        for k in range(len(parts) - 1, 0, -1):
+            current = hierarchy.get(k)
+            if current is not None and drafts[current].path == call.path[:ends[k - 1]]:
+                start = k + 1
+                break
+        for k in range(start, len(parts)):
+            ancestor = call.path[:ends[k - 1]]
             current = hierarchy.get(k)
             if current is None or drafts[current].path != ancestor:
                 info = modules.get(ancestor)
@@ -655,7 +727,8 @@ def build_summary(graph: ir.Graph, *, depth: int | None = 3,
     for i, d in enumerate(drafts):
         info = modules.get(d.path)
         is_leaf = info.is_leaf if info is not None else not children[i]
-        if d.called and is_leaf and incl_params.get(d.path, 0) > 0 and d.outputs:
+        holds = incl_params.get(d.path, 0) > 0 or (info is not None and info.tied_params > 0)
+        if d.called and is_leaf and holds and d.outputs:  # tied weights too (a tied LM head)
             forward_backward += 2 * d.outputs[0].nbytes
         if not shown(i):
             continue

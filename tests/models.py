@@ -68,6 +68,20 @@ class Branchy(nn.Module):
         return self.b(x)
 
 
+class WeightBranchy(nn.Module):
+    """Branches on a value that depends on the weights: only a real run can follow it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.a(x).sum() > 0:
+            return self.a(x)
+        return self.b(x)
+
+
 class ResidualMLP(nn.Module):
     """A pre-norm residual MLP block: x + fc2(gelu(fc1(norm(x))))."""
 
@@ -85,3 +99,23 @@ class ResidualMLP(nn.Module):
 def residual_mlp_stack(n: int = 12, dim: int = 32) -> nn.Sequential:
     """``n`` identical residual MLP blocks in a Sequential."""
     return nn.Sequential(*(ResidualMLP(dim) for _ in range(n)))
+
+
+def tiny_bert() -> nn.Module:
+    """A 2-layer BERT with small widths (random weights); feed it ``[1, 8]`` long token ids."""
+    import transformers
+
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, vocab_size=100)
+    return transformers.BertModel(config).eval()
+
+
+def llama_70b_on_meta() -> nn.Module:
+    """``LlamaModel`` with the 70 B configuration (80 layers), built on the meta device."""
+    import transformers
+
+    with torch.device("meta"):
+        config = transformers.LlamaConfig(
+            hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
+            num_attention_heads=64, num_key_value_heads=8, vocab_size=128256)
+        return transformers.LlamaModel(config).eval()

@@ -12,7 +12,7 @@ import torchvision
 import drawnet
 from drawnet.api import layer_graph
 from tests.fingerprint import assert_same, fingerprint
-from tests.models import Branchy, TinyResNet, TwoInputs
+from tests.models import Branchy, TinyResNet, TwoInputs, WeightBranchy
 
 
 def svg_text(svg: bytes) -> str:
@@ -124,10 +124,19 @@ def test_model_left_untouched_after_failure() -> None:
     assert_same(before, fingerprint(model))
 
 
-def test_tracer_fallback_for_value_dependent_branch() -> None:
+def test_branch_on_input_values_is_followed_without_compute() -> None:
+    d = drawnet.draw_model(Branchy(), [1, 4], tracer="meta")
+    real = drawnet.draw_model(Branchy(), [1, 4], tracer="eager")
+    taken = {n.module_path for n in d.graph.nodes if n.kind == "module"}
+    assert taken == {n.module_path for n in real.graph.nodes if n.kind == "module"}
+    assert len(taken) == 1
+    assert any(n.startswith("forward read 1 tensor value") for n in d.notes), d.notes
+
+
+def test_tracer_fallback_for_weight_dependent_branch() -> None:
     with pytest.raises(drawnet.TraceError, match="tracer='eager'"):
-        drawnet.draw_model(Branchy(), [1, 4], tracer="meta")
-    d = drawnet.draw_model(Branchy(), [1, 4])
+        drawnet.draw_model(WeightBranchy(), [1, 4], tracer="meta")
+    d = drawnet.draw_model(WeightBranchy(), [1, 4])
     assert d.tracer == "eager"
     assert {n.module_path for n in d.graph.nodes if n.kind == "module"} <= {"a", "b"}
 

@@ -19,8 +19,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import drawnet
 from drawnet import ir
 from drawnet.errors import InputError, OptionError, TraceError
-from tests.fingerprint import fingerprint
-from tests.models import Branchy, TwoInputs
+from tests.fingerprint import assert_same_modules, fingerprint
+from tests.models import Branchy, TwoInputs, WeightBranchy
 
 TRACERS = ("meta", "export", "eager")
 
@@ -36,6 +36,7 @@ def assert_untouched(before: dict[str, Any], after: dict[str, Any]) -> None:
             assert b[:-1] == a[:-1], f"{kind} {b[0]} changed device/dtype/flags"
             if b[-1].device.type != "meta":
                 assert torch.equal(b[-1], a[-1]), f"{kind} {b[0]} changed value"
+    assert_same_modules(before["modules"], after["modules"])
 
 
 class Spy(TorchDispatchMode):
@@ -205,14 +206,14 @@ def test_model_output_with_cache(tracer: str) -> None:
     # a DynamicCache is one output: keys and values of both layers
     assert [m.shape for m in outs["output.cache"].inputs] == [(1, 2, 8, 8)] * 4
     # without a cache, transformers checks the position ids for packed sequences with
-    # `.all()` unless it sees a tracer: a data-dependent branch for the meta stand-ins,
-    # so tracer='auto' goes on to export
+    # `.all()` unless it sees a tracer: the meta tracer computes that check from the
+    # inputs, as a real run does, and says so
     without = drawnet.trace_model(model, [1, 8], dtypes="long", kwargs={"use_cache": False},
                                   tracer="auto" if tracer == "meta" else tracer)
     assert [n.id for n in without.nodes if n.kind == "output"] == ["output.last_hidden_state"]
     if tracer == "meta":
-        assert without.get_meta("tracer") == "export"
-        assert without.get_meta("tried") == "meta"
+        assert without.get_meta("tracer") == "meta"
+        assert without.get_meta("note").startswith("forward read ")
 
 
 def test_encoder_decoder_with_decoder_ids() -> None:
@@ -241,23 +242,40 @@ def test_encoder_decoder_with_decoder_ids() -> None:
 # -- data-dependent control flow ---------------------------------------------------------
 @pytest.mark.parametrize(("sign", "branch"), [(1.0, "a"), (-1.0, "b")])
 def test_value_dependent_branch_draws_the_branch_that_ran(sign: float, branch: str) -> None:
+    # the branch reads the input's values: the meta tracer computes them as a real run does
     model = Branchy()
     before = fingerprint(model)
     d = drawnet.draw_model(model, input_data=torch.full((1, 4), sign))
-    assert d.tracer == "eager"
-    assert d.graph.get_meta("tried") == "meta, export"
-    assert "branch taken for these inputs" in d.graph.get_meta("note")
+    assert d.tracer == "meta"
+    assert "the drawing follows the path these inputs take" in d.graph.get_meta("note")
     assert {n.module_path for n in d.graph.nodes if n.kind == "module"} == {branch}
     assert_untouched(before, fingerprint(model))
 
 
+@pytest.mark.parametrize(("sign", "branch"), [(1.0, "a"), (-1.0, "b")])
+def test_weight_dependent_branch_draws_the_branch_that_ran(sign: float, branch: str) -> None:
+    model = WeightBranchy()
+    with torch.no_grad():
+        model.a.weight.fill_(sign)
+        model.a.bias.zero_()
+    before = fingerprint(model)
+    d = drawnet.draw_model(model, input_data=torch.ones(1, 4))
+    assert d.tracer == "eager"
+    assert d.graph.get_meta("tried") == "meta, export"
+    assert "branch taken for these inputs" in d.graph.get_meta("note")
+    # ``a`` runs in the condition itself
+    assert {n.module_path for n in d.graph.nodes if n.kind == "module"} == {"a", branch}
+    assert_untouched(before, fingerprint(model))
+
+
 def test_value_dependent_branch_on_meta_says_what_to_do() -> None:
-    model = Branchy().to("meta")
+    model = WeightBranchy().to("meta")
     before = fingerprint(model)
     with pytest.raises(TraceError) as info:
         drawnet.draw_model(model, [1, 4])
     message = str(info.value)
-    assert message.startswith("meta and export traces failed in Branchy.forward (input 1×4)")
+    assert message.startswith("meta and export traces failed in WeightBranchy.forward "
+                              "(input 1×4)")
     assert "branches on tensor values" in message
     assert "weights are on the meta device" in message
     assert "tracer='eager'" in message
@@ -274,17 +292,20 @@ def test_input_mistake_stops_auto_before_any_real_run() -> None:
     with spy, pytest.raises(TraceError) as info:
         drawnet.draw_model(model, [1, 3, 224])
     message = str(info.value)
-    assert message.startswith("meta and export traces failed in conv1 · Conv2d "
+    # the first tracer to see it reports it: conv2d refuses these shapes on CPU too
+    assert message.startswith("meta trace failed in conv1 · Conv2d "
                               "(input 1×3×224; expects N×3×H×W or 3×H×W): ")
-    assert "check the input shapes" in message
-    assert isinstance(info.value.__cause__, TraceError)
-    assert isinstance(info.value.__cause__.__cause__, RuntimeError)  # torch's own error
-    assert set(spy.real) <= {"aten.empty.memory_format"}  # the model never ran for real
+    assert "a real run stops there too: check the input shapes" in message
+    assert isinstance(info.value.__cause__, RuntimeError)  # torch's own error
+    # the model never ran for real: only conv1's checks were replayed, on zeros
+    assert not [op for op in spy.real if not op.startswith(
+        ("aten.empty", "aten.zeros", "aten.zero_", "aten.fill_", "aten.unsqueeze",
+         "aten.view"))], spy.real
     assert_untouched(before, fingerprint(model))
 
 
 class _MakesCpuTensors(nn.Module):
-    """Makes a tensor on the CPU inside forward: meta stand-ins cannot mix with it."""
+    """Makes a tensor on the CPU inside forward: it joins the meta run as a meta tensor."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -294,12 +315,42 @@ class _MakesCpuTensors(nn.Module):
         return self.fc(x) * torch.tensor([1.0, 2.0, 3.0, 4.0])
 
 
+def test_cpu_tensors_made_in_forward_join_the_meta_run() -> None:
+    model = _MakesCpuTensors()
+    spy = Spy()
+    with spy:
+        d = drawnet.draw_model(model, [2, 4])
+    assert d.tracer == "meta"
+    assert d.graph.get_meta("note") == ""
+    exported = drawnet.draw_model(model, [2, 4], tracer="export")
+    assert d.graph.totals == exported.graph.totals
+    assert [n.id for n in d.graph.nodes] == [n.id for n in exported.graph.nodes]
+    # the model's own CPU tensor is the only real work
+    assert set(spy.real) <= {"aten.lift_fresh.default", "aten._to_copy.default",
+                             "aten.empty.memory_format"}, spy.real
+
+
+class _ChecksUnlessTracing(nn.Module):
+    """Checks its activations for NaN, as transformers' code does, unless it is traced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: Any) -> Any:
+        h = self.fc(x)
+        if not torch.compiler.is_compiling() and bool(h.isnan().any()):
+            raise ValueError("NaN in the activations")
+        return h
+
+
 def test_auto_falls_back_to_export_without_compute() -> None:
     spy = Spy()
     with spy:
-        d = drawnet.draw_model(_MakesCpuTensors(), [2, 4])
+        d = drawnet.draw_model(_ChecksUnlessTracing(), [2, 4])
     assert d.tracer == "export"
     assert d.graph.get_meta("tried") == "meta"
+    assert d.graph.get_meta("fallback").startswith("meta failed in _ChecksUnlessTracing.forward")
     assert d.graph.get_meta("note") == ""  # nothing ran for real
     assert not [op for op in spy.real if "empty" not in op and "lift" not in op
                 and "_to_copy" not in op], spy.real

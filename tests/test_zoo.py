@@ -27,7 +27,8 @@ from torch import nn
 import drawnet
 from drawnet import ir
 from drawnet.api import layer_graph
-from tests.fingerprint import fingerprint
+from drawnet.trace.inputs import materialize, parse_inputs
+from tests.fingerprint import assert_same_modules, fingerprint, no_meta_tensors
 from tests.test_inputs_outputs import assert_untouched
 
 transformers = importlib.import_module("transformers")
@@ -160,6 +161,16 @@ def test_zoo_model_draws_and_summarises(name: str) -> None:
     assert s.total_macs > 0
     assert str(s)
     assert_untouched(before, fingerprint(model))
+    assert_same_modules(before["modules"], fingerprint(model)["modules"])
+    # a plain forward still runs (on meta for a model built there), and no meta tensor
+    # was left in a model with real weights
+    on_meta = next(model.parameters()).device.type == "meta"
+    if on_meta or _unique_params(model) < 50_000_000:  # the giant RegNets: their siblings
+        args, kwargs = materialize(parse_inputs(model, **case.inputs),
+                                   "meta" if on_meta else "cpu", fill=not on_meta)
+        with torch.no_grad():
+            model(*args, **kwargs)
+    assert not no_meta_tensors(model, allowed=on_meta)
 
 
 # -- tracers agree -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,12 +36,17 @@ from drawnet.emit.labels import (
 )
 from drawnet.emit.layout import NODESEP, RANKSEP, extent, plan_rows, text_size
 from drawnet.emit.theme import FAMILIES, Theme, family_of, get_theme
+from drawnet.emit.tooltip import clean_text, dot_tooltip
 from drawnet.errors import choices
 from drawnet.passes.layers import CONTAINERS
 
 ORIENTATIONS = ("LR", "TB")
 COLOR_BY = ("family", "macs", "params", "flops")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@#/-")
+
+
+FAILED_COLOR = "#d62728"
+"""Border of the layer a failed trace stopped in, and colour of the error text."""
 
 
 def dot_id(node_id: str) -> str:
@@ -242,7 +248,8 @@ def node_attrs(node: ir.Node, style: Style, call: ir.Call | None = None,
     """Style attributes of one node (``base``: the module path of its frame; ``whole``:
     the module the box stands for, see :func:`label_lines`)."""
     theme = style.theme
-    out: dict[str, str | float | int] = {"label": node_label(node, style, call, base, whole)}
+    out: dict[str, str | float | int] = {"label": node_label(node, style, call, base, whole),
+                                         "tooltip": dot_tooltip(node, call)}
     if node.kind in ("input", "output"):
         out["fillcolor"] = theme.io_fill
         out["style"] = "rounded,filled,bold"
@@ -381,11 +388,17 @@ def _legend(graph: ir.Graph, style: Style, peak: int) -> str | None:
             + "".join(cells) + "</TR></TABLE>")
 
 
-def _heading(title: str | None, legend: str | None, th: Theme) -> str:
-    """The graph label: the title (bold) over the colour key, or '' for neither."""
+def _heading(title: str | None, legend: str | None, th: Theme, error: str = "") -> str:
+    """The graph label: the title (bold), the error of a failed trace (red, wrapped),
+    and the colour key, or '' for none."""
     rows = []
     if title:
         rows.append(f'<TR><TD ALIGN="LEFT"><B>{escape_html(title)}</B></TD></TR>')
+    if error:
+        lines = textwrap.wrap(f"trace failed: {error}", 100, max_lines=5, placeholder=" …")
+        text = "<BR ALIGN=\"LEFT\"/>".join(escape_html(line) for line in lines)
+        rows.append(f'<TR><TD ALIGN="LEFT">{_font(text, th.fontsize, FAILED_COLOR)}'
+                    '<BR ALIGN="LEFT"/></TD></TR>')
     if legend:
         rows.append(f'<TR><TD ALIGN="LEFT">{legend}</TD></TR>')
     if not rows:
@@ -395,10 +408,10 @@ def _heading(title: str | None, legend: str | None, th: Theme) -> str:
 
 
 def _tail(path: str) -> str:
-    """A module path short enough for a small "from ..." node: whole up to 24 characters,
+    """A module path short enough for a small "from ..." node: whole up to 28 characters,
     else its end (``model.layers.0.self_attn.o_proj`` -> ``o_proj``); an index keeps its
     parent (``layers.0``)."""
-    if len(path) <= 24:
+    if len(path) <= 28:
         return path
     parts = path.split(".")
     tail = parts.pop() if parts else path
@@ -575,7 +588,9 @@ def to_dot(
     }
     show_legend = legend if legend is not None else (th.name != "print" or color_by != "family")
     legend_table = _legend(graph, style, peak) if show_legend else None
-    heading = _heading(title, legend_table, th)
+    # a partial diagram (drawnet.trace.partial): the failed layer and the error
+    failed, error = graph.get_meta("failed"), graph.get_meta("error")
+    heading = _heading(title, legend_table, th, error)
     if place.true_size:
         # saved at the size it is printed: Graphviz scales a larger drawing down to fit
         graph_attrs["size"] = f"{place.width / 72:.3f},{place.height / 72:.3f}"
@@ -604,38 +619,51 @@ def to_dot(
     node_base, frame_parent = _frame_bases(members, children, calls)
     counter = iter(range(1_000_000))
 
-    def emit(cluster: str, indent: str) -> None:
+    def open_cluster(child: str, indent: str) -> None:
+        call = calls.get(child)
+        path = call.path if call else child.split("@", 1)[0]
+        name = path
+        cls = call.class_name if call else graph.class_of(path)
+        if call is not None and call.repeat > 1:
+            name = path_range(call.path, call.last_path)
+            cls += f" ×{call.repeat}"
+        name = relative_name(name, frame_parent.get(child, ""))
+        text = shorten(name) + (f" · {cls}" if cls else "")
+        c_attrs: dict[str, str | float | int] = {
+            "color": th.cluster_color, "fontcolor": th.muted_color,
+            "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",
+            # LR: edges enter frames from the left, so a title at the top right is
+            # out of their way (measured: no crossing on the gallery's models)
+            "labeljust": "r" if orientation == "LR" else "l", "margin": 6,
+            "penwidth": 0.7, "style": "rounded",
+            "id": "f:" + clean_text(child),  # the SVG frame's id names its module call
+        }
+        if call is not None and call.repeat > 1:
+            c_attrs["penwidth"] = 1.4
+            c_attrs["style"] = "rounded,bold"
+        lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
+        lines.append(f"{indent}  graph [{_attrs(c_attrs)}];")
+
+    # Clusters nest as deep as the model's modules (1,000 levels for some models): an
+    # explicit stack instead of recursion. ("close", indent) ends a cluster.
+    todo: list[tuple[str, str, str]] = [("emit", "", "  ")]
+    while todo:
+        action, cluster, indent = todo.pop()
+        if action == "close":
+            lines.append(f"{indent}}}")
+            continue
+        if action == "open":
+            open_cluster(cluster, indent)
+            indent += "  "
         for node_id in members.get(cluster, []):
             n_attrs = node_attrs(by_id[node_id], style, calls.get(node_id), peak,
                                  node_base.get(node_id, ""), own_path.get(node_id))
+            if node_id == failed:  # the layer a failed trace stopped in
+                n_attrs.update(color=FAILED_COLOR, penwidth=2.4)
             lines.append(f"{indent}{dot_id(node_id)} [{_attrs(n_attrs)}];")
-        for child in children.get(cluster, []):
-            call = calls.get(child)
-            path = call.path if call else child.split("@", 1)[0]
-            name = path
-            cls = call.class_name if call else graph.class_of(path)
-            if call is not None and call.repeat > 1:
-                name = path_range(call.path, call.last_path)
-                cls += f" ×{call.repeat}"
-            name = relative_name(name, frame_parent.get(child, ""))
-            text = shorten(name) + (f" · {cls}" if cls else "")
-            c_attrs: dict[str, str | float | int] = {
-                "color": th.cluster_color, "fontcolor": th.muted_color,
-                "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",
-                # LR: edges enter frames from the left, so a title at the top right is
-                # out of their way (measured: no crossing on the gallery's models)
-                "labeljust": "r" if orientation == "LR" else "l", "margin": 6,
-                "penwidth": 0.7, "style": "rounded",
-            }
-            if call is not None and call.repeat > 1:
-                c_attrs["penwidth"] = 1.4
-                c_attrs["style"] = "rounded,bold"
-            lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
-            lines.append(f"{indent}  graph [{_attrs(c_attrs)}];")
-            emit(child, indent + "  ")
-            lines.append(f"{indent}}}")
-
-    emit("", "  ")
+        for child in reversed(children.get(cluster, [])):
+            todo.append(("close", "", indent))
+            todo.append(("open", child, indent))
     edges = [(dot_id(e.src), dot_id(e.dst)) for e in graph.edges]
     if n_rows > 1:
         edges = _wrap_rows(graph, rows, n_rows, style, calls, lines)

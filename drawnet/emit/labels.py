@@ -141,6 +141,10 @@ def describe(class_name: str, attrs: Mapping[str, AttrValue]) -> str:
         if a.get("bidirectional"):
             text += ", bidir"
         parts.append(text)
+    elif isinstance(a.get("num_experts"), int):  # mixture-of-experts routers and experts
+        top_k = a.get("top_k")
+        experts = f"{a['num_experts']} experts"
+        parts.append(f"top-{top_k} of {experts}" if isinstance(top_k, int) else experts)
     elif "embed_dim" in a and "num_heads" in a:
         parts.append(f"{a['embed_dim']}, {a['num_heads']} heads")
     elif isinstance(a.get("num_heads"), int):

@@ -33,6 +33,7 @@ NODESEP = 0.22
 ROW_GAP = 0.12
 FRAME_MARGIN = 0.12  # inches a module frame adds on each side
 GHOST = 1.0  # inches a "from ..." node at the start of a wrapped row takes
+REPEAT_CUT = 100.0  # what cutting through a ×N frame costs (see _split_penalty)
 PAGE = {"LR": 10.4, "TB": 20.0}
 """Default longest row (LR, its width) or column (TB, its height) in inches: a notebook
 column is about 1000 px (10.4 in at 96 px per inch); a TB picture may run longer, since
@@ -199,7 +200,7 @@ def _break_rows(flow: list[float], cost: list[float], limit: float) -> list[int]
         j = i - 1
         while j >= 0:
             seg = prefix[i] - prefix[j]
-            if seg > 2.5 * limit and j < i - 1:
+            if seg > 6.0 * limit and j < i - 1:
                 break
             slack = (limit - seg) / limit
             # over the limit the picture is scaled down to fit, and past 30 % over (the
@@ -207,7 +208,10 @@ def _break_rows(flow: list[float], cost: list[float], limit: float) -> list[int]
             over = -slack
             row = 1.0 + (0.5 * slack * slack if seg <= limit
                          else 10.0 * over + 50.0 * max(0.0, over - 0.3))
-            score = best[j] + row + (0.3 * cost[j] if j > 0 else 0.0)
+            # a ×N frame is never cut (it would lose its frame and count) unless nothing
+            # else can be done; other frames cost their depth
+            cut = 0.0 if j == 0 else (1e4 if cost[j] >= REPEAT_CUT else 0.3 * cost[j])
+            score = best[j] + row + cut
             if score < best[i]:
                 best[i], back[i] = score, j
             j -= 1
@@ -241,7 +245,7 @@ def _split_penalty(graph: ir.Graph, rank: Mapping[str, int], k: int) -> list[flo
             lo_hi[1] = max(lo_hi[1], rank[n.id])
     penalty = [0.0] * (k + 1)
     for call, (lo, hi, depth) in spans.items():
-        weight = 100 if call in repeated else depth
+        weight = REPEAT_CUT if call in repeated else depth
         for c in range(lo + 1, hi + 1):
             penalty[c] += weight
     return penalty

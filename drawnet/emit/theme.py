@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from drawnet.errors import OptionError, choices
+from drawnet.errors import OptionError, OptionTypeError, choices, safe_repr
 from drawnet.fonts import SANS, SERIF
 
 FAMILIES = ("conv", "linear", "norm", "activation", "pool", "attention", "embedding",
@@ -67,6 +68,34 @@ class Theme:
     heat_color: str = "#e8590c"
     fills: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        """Check every field, so a bad theme fails here and not inside Graphviz.
+
+        ``fills`` may be given as a dict or a list of pairs; it is stored as a tuple.
+        """
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("fontsize", "small_fontsize"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise OptionTypeError(
+                        f"Theme {f.name} must be a number of points, got "
+                        f"{type(value).__name__} {safe_repr(value)}")
+                if not 1 <= value <= 200:
+                    raise OptionError(
+                        f"Theme {f.name} must be from 1 to 200 points, got {safe_repr(value)}")
+            elif f.name == "fills":
+                object.__setattr__(self, "fills", _fills(value))
+            elif not isinstance(value, str):
+                raise OptionTypeError(
+                    f"Theme {f.name} must be a string, got {type(value).__name__} "
+                    f"{safe_repr(value)}")
+            elif f.name == "fontname" and not _FONT.fullmatch(value):
+                raise OptionError(f"Theme fontname {safe_repr(value)} is not a font name")
+            elif f.name.endswith(("color", "fill", "background")) and not _COLOR.fullmatch(value):
+                raise OptionError(
+                    f"Theme {f.name} {safe_repr(value)} is not a colour ('#rrggbb', '#rgb' "
+                    "or a name such as 'white')")
+
     def fill_for(self, family: str) -> str:
         """Fill colour for a layer family."""
         for fam, colour in self.fills:
@@ -75,8 +104,45 @@ class Theme:
         return "#f2f2f2"
 
     def replace(self, **changes: object) -> Theme:
-        """A copy with some fields changed."""
+        """A copy with some fields changed (checked like a new theme).
+
+        Example:
+            >>> get_theme("default").replace(fontsize=12).fontsize
+            12
+        """
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(k for k in changes if k not in names)
+        if unknown:
+            raise choices(unknown[0], sorted(names), "Theme field")
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+_COLOR = re.compile(
+    r"#(?:[0-9A-Fa-f]{3,4}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})|[A-Za-z][A-Za-z0-9]{0,39}")
+_FONT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ,._-]{0,79}")
+
+
+def _fills(value: object) -> tuple[tuple[str, str], ...]:
+    """``Theme.fills`` as sorted-as-given pairs of (family, colour), each checked."""
+    pairs = list(value.items()) if isinstance(value, Mapping) else value
+    if isinstance(pairs, str | bytes) or not isinstance(pairs, Sequence):
+        raise OptionTypeError(
+            "Theme fills must be a dict or a list of (family, colour) pairs, got "
+            f"{type(value).__name__} {safe_repr(value)}")
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        if (not isinstance(pair, Sequence) or isinstance(pair, str | bytes) or len(pair) != 2
+                or not all(isinstance(x, str) for x in pair)):
+            raise OptionTypeError(
+                f"Theme fills entry {safe_repr(pair)} is not a (family, colour) pair of strings")
+        family, colour = pair
+        if family not in FAMILIES:
+            raise choices(family, FAMILIES, "layer family in Theme fills")
+        if not _COLOR.fullmatch(colour):
+            raise OptionError(f"Theme fills colour {safe_repr(colour)} for {family!r} is not a "
+                              "colour ('#rrggbb', '#rgb' or a name such as 'white')")
+        out.append((family, colour))
+    return tuple(out)
 
 
 DEFAULT = Theme(

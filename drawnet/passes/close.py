@@ -208,19 +208,40 @@ def open_by_information(graph: ir.Graph, *, max_boxes: int) -> ir.Graph:
         notes.append(f"{closed} module{'s' if closed > 1 else ''} drawn as one box each: a "
                       "module of the same kind is drawn open")
 
-    # 2. still too many: close the deepest modules, largest first, ×N blocks last
+    # 2. still too many, or a node fed by too many others to read (DenseNet's layers
+    # each take every earlier one): close the deepest modules, stages last
     extra = 0
-    while len(out.nodes) > max_boxes:
+    while len(out.nodes) > max_boxes or max_fan_in(out) > MAX_FAN_IN:
         nxt = next_to_close(out)
         if not nxt:
             break
         out = close_calls(out, nxt)
-        extra += 1
+        extra += len(nxt)
     if extra:
         notes.append(f"{extra} more module{'s' if extra > 1 else ''} drawn as one box each "
-                     f"to stay within max_boxes={max_boxes} (pass depth=None to open all)")
+                     f"to stay within max_boxes={max_boxes} and {MAX_FAN_IN} inputs a box "
+                     "(pass depth=None to open all)")
     out = merge_equal_boxes(out)
     return out.replace(meta=(*out.meta, *(("note", n) for n in notes)))
+
+
+MAX_FAN_IN = 6
+"""The most edges a box may take in before its module is drawn closed."""
+
+
+def max_fan_in(graph: ir.Graph) -> int:
+    """The most edges any node takes in.
+
+    Example:
+        >>> g = ir.Graph(nodes=tuple(ir.Node(id=k, kind="function", op="x") for k in "abc"),
+        ...              edges=(ir.Edge("a", "c"), ir.Edge("b", "c")))
+        >>> max_fan_in(g)
+        2
+    """
+    fan: dict[str, int] = {}
+    for e in graph.edges:
+        fan[e.dst] = fan.get(e.dst, 0) + 1
+    return max(fan.values(), default=0)
 
 
 def next_to_close(graph: ir.Graph) -> list[str]:

@@ -43,10 +43,10 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Set
 
 from drawnet import ir
-from drawnet.errors import OptionError
+from drawnet.errors import OptionError, OptionTypeError, safe_repr
 from drawnet.passes.layers import RESHAPE_OPS, bypass
 
 HIDE_KINDS = ("cache", "dropout", "identity", "plumbing", "reshapes")
@@ -79,14 +79,13 @@ def check_hide(hide: Iterable[str] | None) -> frozenset[str]:
         return DEFAULT_HIDE
     if isinstance(hide, str):
         hide = (hide,)
-    try:
-        kinds = list(hide)
-    except TypeError:
-        raise OptionError(f"hide must be a set of names, got {type(hide).__name__}") from None
+    if not isinstance(hide, Set | Sequence) or isinstance(hide, bytes | bytearray):
+        raise OptionTypeError(f"hide must be a set of names, got {type(hide).__name__}")
+    kinds = list(hide)
     for k in kinds:
-        if k not in HIDE_KINDS:
+        if not isinstance(k, str) or k not in HIDE_KINDS:
             valid = ", ".join(repr(v) for v in HIDE_KINDS)
-            raise OptionError(f"unknown hide kind: {k!r} (must be among {valid})")
+            raise OptionError(f"unknown hide kind: {safe_repr(k)} (must be among {valid})")
     return frozenset(kinds)
 
 

@@ -76,13 +76,21 @@ def subtree_params(modules: tuple[ir.ModuleInfo, ...]) -> dict[str, int]:
         15
     """
     subtree: dict[str, int] = {}
+    by_level: dict[int, list[str]] = {}
     for m in modules:
         p = m.path
+        if p not in subtree:
+            by_level.setdefault(p.count(".") if p else -1, []).append(p)
         subtree[p] = subtree.get(p, 0) + m.params
-        parts = p.split(".") if p else []
-        for i in range(1, len(parts)):
-            anc = ".".join(parts[:i])
-            subtree[anc] = subtree.get(anc, 0) + m.params
+    # deepest first, each path adds its total to its parent once (linear in the number of
+    # modules, also for models nested a thousand levels deep); the root stays its own
+    for level in range(max(by_level, default=0), 0, -1):
+        for p in by_level.get(level, []):
+            parent = p.rpartition(".")[0]
+            if parent not in subtree:
+                subtree[parent] = 0
+                by_level.setdefault(level - 1, []).append(parent)
+            subtree[parent] += subtree[p]
     return subtree
 
 
@@ -93,6 +101,39 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     ``depth=None`` opens every module down to its leaves; ``depth=1`` draws each child of
     the root as one box.
     """
+    opened: set[str] = set()
+    for _ in range(8):
+        ordered, edge_list = _layers(graph, depth, hide_reshapes, opened)
+        stuck = _on_cycles(ordered, edge_list)
+        boxes = {n.id for n in ordered if n.kind in ("module", "block")} & stuck
+        if not stuck or not boxes:
+            break
+        # A box whose ops ran interleaved with ops outside it (a call the tracer could
+        # not scope exactly) would close a loop: draw that call's ops one by one.
+        opened |= boxes
+    return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
+
+
+def _on_cycles(nodes: list[ir.Node], edges: list[ir.Edge]) -> set[str]:
+    """Ids of nodes that no topological order can place (on or after a cycle)."""
+    indeg = {n.id: 0 for n in nodes}
+    succ: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for e in edges:
+        if e.src in indeg and e.dst in indeg and e.src != e.dst:
+            succ[e.src].append(e.dst)
+            indeg[e.dst] += 1
+    ready = [k for k, d in indeg.items() if d == 0]
+    while ready:
+        k = ready.pop()
+        for s in succ[k]:
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                ready.append(s)
+    return {k for k, d in indeg.items() if d > 0}
+
+
+def _layers(graph: ir.Graph, depth: int | None, hide_reshapes: bool,
+            opened: set[str]) -> tuple[list[ir.Node], list[ir.Edge]]:
     leaf = {m.path: m.is_leaf for m in graph.modules}
     classes = {m.path: m.class_name for m in graph.modules}
     modules = {m.path: m for m in graph.modules}
@@ -107,6 +148,8 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     opaque = frozenset(c.id for c in graph.calls if c.id not in with_children)
     for n in graph.nodes:
         box = box_of(n, leaf, classes, depth, paths, opaque) if n.kind == "function" else None
+        if box in opened:
+            box = None
         if box is None:
             mapping[n.id] = n.id
             singles[n.id] = n
@@ -148,8 +191,7 @@ def build_layers(graph: ir.Graph, *, depth: int | None = None,
     if hide_reshapes:
         ordered, edge_list = bypass(ordered, edge_list,
                                      lambda n: n.kind == "function" and n.op in RESHAPE_OPS)
-    ordered, edge_list = _prune_unreached(ordered, edge_list)
-    return graph.replace(nodes=ir.topo_sort(ordered, edge_list), edges=tuple(edge_list))
+    return _prune_unreached(ordered, edge_list)
 
 
 def bypass(
@@ -165,20 +207,31 @@ def bypass(
         preds.setdefault(e.dst, []).append(e.src)
         outs.setdefault(e.src, []).append(e)
 
-    def sources(node_id: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    def sources(node_id: str) -> list[str]:
+        # The kept nodes feeding node_id through dropped ones, in the order a depth-first
+        # walk meets them (duplicates are dropped by the caller). A stack rather than
+        # recursion: chains of dropped nodes can be thousands long.
         found: list[str] = []
-        for p in preds.get(node_id, []):
-            if p in gone and p not in seen:
-                found.extend(sources(p, seen | {p}))
-            elif p not in gone:
-                found.append(p)
+        expanded = {node_id}
+        todo: list[tuple[bool, str]] = [(False, node_id)]
+        while todo:
+            kept_node, current = todo.pop()
+            if kept_node:
+                found.append(current)
+                continue
+            for p in reversed(preds.get(current, [])):
+                if p not in gone:
+                    todo.append((True, p))
+                elif p not in expanded:
+                    expanded.add(p)
+                    todo.append((False, p))
         return found
 
     kept: dict[tuple[str, str], ir.Edge] = {}
     for e in edges:
         if e.dst in gone:
             continue
-        srcs = sources(e.src, frozenset({e.src})) if e.src in gone else [e.src]
+        srcs = sources(e.src) if e.src in gone else [e.src]
         for s in srcs:
             if s != e.dst and (s, e.dst) not in kept:
                 kept[(s, e.dst)] = ir.Edge(s, e.dst, e.tensor)

@@ -24,15 +24,21 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from drawnet import ir
 from drawnet.errors import GraphError
 
 
-def _members(graph: ir.Graph, call_id: str) -> list[int]:
-    """Indices of the nodes drawn for one call (its box, or the nodes inside its cluster)."""
-    return [i for i, n in enumerate(graph.nodes) if n.id == call_id or call_id in n.scope]
+def _members(graph: ir.Graph) -> dict[str, list[int]]:
+    """Indices of the nodes drawn for each call (its box, or the nodes inside its
+    cluster), in graph order; one pass over the nodes, so large graphs stay linear."""
+    out: dict[str, list[int]] = {}
+    for i, n in enumerate(graph.nodes):
+        out.setdefault(n.id, []).append(i)
+        for call_id in set(n.scope) - {n.id}:
+            out.setdefault(call_id, []).append(i)
+    return out
 
 
 def _relative(node_or_call_id: str, base_path: str) -> str:
@@ -42,8 +48,16 @@ def _relative(node_or_call_id: str, base_path: str) -> str:
     return node_or_call_id
 
 
-def signature(graph: ir.Graph, call: ir.Call, members: list[int]) -> Hashable:
-    """The structural signature of one block (see the module docstring)."""
+def signature(
+    graph: ir.Graph,
+    call: ir.Call,
+    members: list[int],
+    successors: Mapping[str, list[str]] | None = None,
+) -> Hashable:
+    """The structural signature of one block (see the module docstring).
+
+    ``successors`` (node id -> ids it feeds) saves a scan of every edge per block.
+    """
     index = {graph.nodes[i].id: k for k, i in enumerate(members)}
     items = []
     for i in members:
@@ -56,53 +70,92 @@ def signature(graph: ir.Graph, call: ir.Call, members: list[int]) -> Hashable:
             _relative(n.id, call.path),
             n.params, n.macs,
         ))
-    inner_edges = sorted((index[e.src], index[e.dst]) for e in graph.edges
-                         if e.src in index and e.dst in index)
+    if successors is None:
+        inner_edges = sorted((index[e.src], index[e.dst]) for e in graph.edges
+                             if e.src in index and e.dst in index)
+    else:
+        inner_edges = sorted((k, index[dst]) for src, k in index.items()
+                             for dst in successors.get(src, ()) if dst in index)
     return (call.class_name, tuple(items), tuple(inner_edges))
 
 
 def collapse_repeats(graph: ir.Graph) -> ir.Graph:
-    """Collapse every run of two or more identical consecutive sibling blocks."""
+    """Collapse every run of two or more identical consecutive sibling blocks.
+
+    Runs of three or more identical single layers collapse too, so a flat ``Sequential``
+    of 20,000 identical ``Linear`` layers becomes one box marked ×20000.
+    """
+    failed: set[str] = set()
     changed = True
     while changed:
         changed = False
         for run in _runs(graph):
+            if run[0][0].id in failed:
+                continue
             try:
                 graph = _collapse(graph, run)
             except GraphError:
-                continue  # the run is not a clean chain (e.g. a node sits between blocks)
+                failed.add(run[0][0].id)  # not a clean chain (a node sits between blocks)
+                continue
             changed = True
             break
     return graph
 
 
 def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
+    members_of = _members(graph)
     leaf_boxes = {n.id for n in graph.nodes if n.kind == "module"}
+    successors: dict[str, list[str]] = {}
+    for e in graph.edges:
+        successors.setdefault(e.src, []).append(e.dst)
     by_parent: dict[str, list[tuple[ir.Call, list[int]]]] = {}
     for call in graph.calls:
-        if call.repeat > 1 or call.id in leaf_boxes:
+        if call.repeat > 1:
             continue
-        members = _members(graph, call.id)
+        members = members_of.get(call.id)
         if members:
             by_parent.setdefault(call.parent, []).append((call, members))
     runs: list[list[tuple[ir.Call, list[int]]]] = []
     for siblings in by_parent.values():
         siblings.sort(key=lambda cm: cm[1][0])
         current: list[tuple[ir.Call, list[int]]] = []
+        current_key: Hashable = None
         current_sig: Hashable = None
         for call, members in siblings:
-            sig = signature(graph, call, members)
-            contiguous = bool(current) and members[0] == current[-1][1][-1] + 1
-            if current and sig == current_sig and contiguous:
-                current.append((call, members))
-                continue
-            if len(current) >= 2:
+            # The full signature costs members x nesting depth: compute it only for a
+            # neighbour that could match (same class and size, next in line, fed by it).
+            key = (call.class_name, len(members))
+            sig: Hashable = None
+            if (current and key == current_key
+                    and members[0] == current[-1][1][-1] + 1
+                    and _feeds(graph, current[-1][1], members, successors)):
+                if current_sig is None:
+                    current_sig = signature(graph, current[0][0], current[0][1], successors)
+                sig = signature(graph, call, members, successors)
+                if sig == current_sig:
+                    current.append((call, members))
+                    continue
+            if len(current) >= _shortest(current, leaf_boxes):
                 runs.append(current)
-            current, current_sig = [(call, members)], sig
-        if len(current) >= 2:
+            current, current_key, current_sig = [(call, members)], key, sig
+        if len(current) >= _shortest(current, leaf_boxes):
             runs.append(current)
     runs.sort(key=lambda r: (r[0][0].path.count("."), r[0][1][0]))
     return runs
+
+
+def _shortest(run: list[tuple[ir.Call, list[int]]], leaf_boxes: set[str]) -> int:
+    """The shortest run worth collapsing: 2 blocks, but 3 single layers (two boxes in a
+    row take no more room than one marked ×2, and say more)."""
+    return 3 if run and run[0][0].id in leaf_boxes else 2
+
+
+def _feeds(graph: ir.Graph, before: list[int], after: list[int],
+           successors: Mapping[str, list[str]]) -> bool:
+    """Whether a block feeds the next one: a chain, not parallel copies (``q`` and ``k``
+    projections side by side are two boxes, not one marked ×2)."""
+    targets = {graph.nodes[i].id for i in after}
+    return any(dst in targets for i in before for dst in successors.get(graph.nodes[i].id, ()))
 
 
 def _collapse(graph: ir.Graph, run: list[tuple[ir.Call, list[int]]]) -> ir.Graph:
@@ -143,3 +196,33 @@ def _collapse(graph: ir.Graph, run: list[tuple[ir.Call, list[int]]]) -> ir.Graph
     out = graph.replace(nodes=ordered, edges=tuple(edges.values()), calls=calls)
     ir.validate(out)
     return out
+
+
+def find_runs(graph: ir.Graph) -> list[tuple[str, ...]]:
+    """Every run of identical consecutive sibling blocks, as call ids, without collapsing.
+
+    Runs are found at every level at once (a run inside each copy of an outer run is
+    listed once per copy), outermost first, and only runs that :func:`collapse_repeats`
+    could fold cleanly are kept. The copies of a run correspond node by node: replacing
+    one copy's module path by another's at the front of an id gives the matching id.
+
+    Example:
+        >>> from drawnet import ir
+        >>> t = ir.TensorMeta((1, 4))
+        >>> def block(i):
+        ...     return ir.Node(id=f"b{i}", kind="block", op="Block", module_path=f"b{i}",
+        ...                    class_name="Block", inputs=(t,), outputs=(t,))
+        >>> g = ir.Graph(nodes=tuple(block(i) for i in range(3)),
+        ...              edges=(ir.Edge("b0", "b1", t), ir.Edge("b1", "b2", t)),
+        ...              calls=tuple(ir.Call(f"b{i}", f"b{i}", "Block") for i in range(3)))
+        >>> find_runs(g)
+        [('b0', 'b1', 'b2')]
+    """
+    found: list[tuple[str, ...]] = []
+    for run in _runs(graph):
+        try:
+            _collapse(graph, run)
+        except GraphError:
+            continue
+        found.append(tuple(call.id for call, _ in run))
+    return found

@@ -1,10 +1,8 @@
-"""Pieces every tracer shares: the module table, output naming, failures and the guard."""
+"""Pieces every tracer shares: the module table, output naming and failures."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from drawnet import ir
@@ -17,7 +15,7 @@ MODULE_ATTRS = (
     "num_embeddings", "embedding_dim", "input_size", "hidden_size", "num_layers",
     "bidirectional", "batch_first", "proj_size", "embed_dim", "num_heads", "kdim", "vdim",
     "output_size", "scale_factor", "mode", "p", "nf", "nx", "negative_slope", "upscale_factor",
-    "window_size", "shift_size", "head_dim",
+    "window_size", "shift_size", "head_dim", "add_zero_attn", "num_experts", "top_k",
 )
 _RNN_ONLY = frozenset({"input_size", "hidden_size", "num_layers"})
 
@@ -56,6 +54,9 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
         ok, simple = simple_value(value)
         if ok:
             out[name] = simple
+    params = module.__dict__.get("_parameters") or {}
+    if "bias_k" in params:  # MultiheadAttention(add_bias_kv=True): one more key position
+        out["add_bias_kv"] = params["bias_k"] is not None
     bias = getattr(module, "bias", NotImplemented)
     if bias is not NotImplemented and not isinstance(bias, bool):
         out["has_bias"] = bias is not None
@@ -64,20 +65,109 @@ def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
     return ir.attrs(**out)
 
 
-def module_index(model: Any) -> tuple[dict[int, str], dict[str, str], dict[str, bool]]:
-    """For hooks: module object key -> path, path -> class name, path -> is a leaf.
+_ID_ESCAPES = {"%": "%25", ":": "%3A", "@": "%40", "#": "%23"}
 
-    A module registered at two paths keeps its first. ``id`` keys are only looked up
-    during one trace and never reach the output.
+
+def id_part(text: str) -> str:
+    """``text`` made safe inside a node id: the characters drawnet's ids are built with
+    (``:`` before an op, ``@`` before a call count, ``#`` before an op count, and ``%``)
+    are escaped, so a module named ``a:relu`` or ``blk@2`` cannot collide with an op or
+    a second call.
+
+    Example:
+        >>> id_part("layer1.0.conv1"), id_part("a:relu"), id_part("blk@2")
+        ('layer1.0.conv1', 'a%3Arelu', 'blk%402')
     """
-    paths: dict[int, str] = {}
+    if not any(c in text for c in _ID_ESCAPES):
+        return text
+    return "".join(_ID_ESCAPES.get(c, c) for c in text)
+
+
+def call_id(base: str, k: int) -> str:
+    """The id of the ``k``-th call (from 1) of the module at path (or root name) ``base``.
+
+    Example:
+        >>> call_id("layer1.0.relu", 1), call_id("layer1.0.relu", 3), call_id("blk@2", 2)
+        ('layer1.0.relu', 'layer1.0.relu@3', 'blk%402@2')
+    """
+    part = id_part(base)
+    return part if k == 1 else f"{part}@{k}"
+
+
+_MAX_ALIASES = 16  # paths kept per module object (a diamond of shared modules can blow up)
+_MAX_PATHS = 200_000
+
+
+def all_module_paths(model: Any) -> list[tuple[str, Any]]:
+    """``(path, module)`` for every path of every module, aliases included, in
+    registration order (``named_modules(remove_duplicate=False)``), without recursion;
+    a module that contains itself is not entered again, and one module object keeps at
+    most 16 paths.
+
+    Example:
+        >>> import torch
+        >>> relu = torch.nn.ReLU()
+        >>> net = torch.nn.Sequential(torch.nn.Sequential(relu), torch.nn.Sequential(relu))
+        >>> [p for p, _ in all_module_paths(net)]
+        ['', '0', '0.0', '1', '1.0']
+    """
+    import torch
+
+    out: list[tuple[str, Any]] = []
+    count: dict[int, int] = {}
+    stack: list[tuple[str, Any, frozenset[int]]] = [("", model, frozenset())]
+    while stack and len(out) < _MAX_PATHS:
+        path, mod, above = stack.pop()
+        n = count.get(id(mod), 0)
+        if n >= _MAX_ALIASES:
+            continue
+        count[id(mod)] = n + 1
+        out.append((path, mod))
+        if n:
+            continue  # an alias: its children are reached through the first path
+        inside = above | {id(mod)}
+        children = mod.__dict__.get("_modules") or {}
+        for name, child in reversed(list(children.items())):
+            if isinstance(child, torch.nn.Module) and id(child) not in inside:
+                stack.append((f"{path}.{name}" if path else str(name), child, inside))
+    return out
+
+
+def module_index(model: Any) -> tuple[dict[int, tuple[str, ...]], dict[str, str],
+                                      dict[str, bool]]:
+    """For hooks: module object key -> its paths, path -> class name, path -> is a leaf.
+
+    A module registered at two paths (``self.second = self.first``, a shared ReLU) has
+    both; :func:`pick_path` chooses the one a call ran under. ``id`` keys are only
+    looked up during one trace and never reach the output.
+    """
+    paths: dict[int, list[str]] = {}
     classes: dict[str, str] = {}
     leaf: dict[str, bool] = {}
-    for path, mod in model.named_modules():
-        paths.setdefault(id(mod), path)
+    for path, mod in all_module_paths(model):
+        paths.setdefault(id(mod), []).append(path)
         classes.setdefault(path, type(mod).__name__)
         leaf.setdefault(path, next(iter(mod.children()), None) is None)
-    return paths, classes, leaf
+    return {k: tuple(v) for k, v in paths.items()}, classes, leaf
+
+
+def pick_path(paths: tuple[str, ...], parent: str | None) -> str:
+    """The path a call of a module with ``paths`` ran under, given the path of the
+    module call that made it (``parent``; None outside any call): the path directly
+    under ``parent``, else one below it, else the first.
+
+    Example:
+        >>> pick_path(("0.1", "1.1"), "1"), pick_path(("0.1", "1.1"), "2")
+        ('1.1', '0.1')
+    """
+    if len(paths) == 1 or parent is None:
+        return paths[0]
+    prefix = f"{parent}." if parent else ""
+    below = [p for p in paths if p.startswith(prefix)]
+    for p in below:
+        if "." not in p[len(prefix):]:
+            return p
+    return below[0] if below else paths[0]
 
 
 def tensor_meta(t: Any) -> ir.TensorMeta:
@@ -200,6 +290,18 @@ def _walk(value: Any, prefix: str, *, group_caches: bool) -> list[OutputGroup]:
     return out
 
 
+def input_node(name: str, meta: ir.TensorMeta) -> ir.Node:
+    """The input node of one tensor input, ``input.<name>`` (``images.0`` for the first
+    image of a list), labelled with its name.
+
+    Example:
+        >>> input_node("images.0", ir.TensorMeta((3, 8, 8))).id
+        'input.images.0'
+    """
+    return ir.Node(id=f"input.{id_part(name)}", kind="input", op="input", label=name,
+                   outputs=(meta,))
+
+
 def output_node(name: str, metas: tuple[ir.TensorMeta, ...], *, cache: bool = False) -> ir.Node:
     """The output node of one output group (``output`` for a bare tensor); a cache
     object's node carries the attribute ``cache=True``.
@@ -208,8 +310,8 @@ def output_node(name: str, metas: tuple[ir.TensorMeta, ...], *, cache: bool = Fa
         >>> output_node("logits", (ir.TensorMeta((1, 2)),)).id
         'output.logits'
     """
-    return ir.Node(id=f"output.{name}" if name else "output", kind="output", op="output",
-                   label=name or "output", inputs=metas,
+    return ir.Node(id=f"output.{id_part(name)}" if name else "output", kind="output",
+                   op="output", label=name or "output", inputs=metas,
                    attrs=ir.attrs(cache=True) if cache else ())
 
 
@@ -217,6 +319,8 @@ def output_node(name: str, metas: tuple[ir.TensorMeta, ...], *, cache: bool = Fa
 FailureKind = str
 DATA_DEPENDENT = "data-dependent"
 """A failure caused by control flow on tensor values (``if x.sum() > 0``)."""
+REJECTED = "rejected"
+"""A failure a real run would hit too (a shape mismatch): no other tracer is tried."""
 
 _DATA_MARKS = (
     "cannot be called on meta tensors", "data-dependent", "data dependent",
@@ -231,7 +335,8 @@ class TracerFailure(TraceError):
 
     ``tracer`` failed ``place`` (``in layer1.0.conv1 · Conv2d (input 1×64×56×56)``)
     because of ``cause`` (``RuntimeError: ...``); ``kind`` is :data:`DATA_DEPENDENT` when
-    the model branched on tensor values, else ``""``.
+    the model branched on tensor values, :data:`REJECTED` when a real run would fail
+    there too, else ``""``.
     """
 
     def __init__(self, message: str, *, tracer: str, place: str = "", cause: str = "",
@@ -292,15 +397,39 @@ def place_text(path: str, class_name: str, shapes: tuple[ir.TensorMeta, ...],
     return f"in {path} · {class_name} ({inside})" if class_name else f"in {path} ({inside})"
 
 
+def is_uninitialized(t: Any) -> bool:
+    """Whether ``t`` is a lazy module's parameter or buffer that has no size yet.
+
+    Example:
+        >>> import torch
+        >>> is_uninitialized(torch.nn.LazyLinear(3).weight), is_uninitialized(torch.zeros(1))
+        (True, False)
+    """
+    import torch
+
+    mixin: Any = getattr(torch.nn.parameter, "UninitializedTensorMixin", ())
+    return isinstance(t, mixin)
+
+
 def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
-    """Every module in registration order, with its own params counted once (tied once)."""
+    """Every module path in registration order, with its own params counted once (tied
+    once). A module reached under two paths has a row at each: the second holds its
+    parameters as ``tied_params``.
+
+    A parameter already counted at an earlier module (a tied weight) is in that module's
+    ``params`` and in this one's ``tied_params``; a lazy module's uninitialised
+    parameters count nothing until the module has run.
+    """
     seen_tensors: set[int] = set()
     rows: list[ir.ModuleInfo] = []
-    for path, mod in model.named_modules():
-        params = trainable = pbytes = 0
+    for path, mod in all_module_paths(model):
+        params = trainable = pbytes = tied = 0
         for p in mod.parameters(recurse=False):
+            if is_uninitialized(p):
+                continue  # a lazy module before its first call: no size yet
             key = _storage_key(p)
             if key in seen_tensors:
+                tied += p.numel()
                 continue
             seen_tensors.add(key)
             params += p.numel()
@@ -309,6 +438,8 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
                 trainable += p.numel()
         buffers = bbytes = 0
         for b in mod.buffers(recurse=False):
+            if is_uninitialized(b):
+                continue
             key = _storage_key(b)
             if key in seen_tensors:
                 continue
@@ -317,7 +448,7 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
             bbytes += b.numel() * b.element_size()
         rows.append(ir.ModuleInfo(
             path=path, class_name=type(mod).__name__, params=params, trainable_params=trainable,
-            buffers=buffers, param_bytes=pbytes, buffer_bytes=bbytes,
+            buffers=buffers, param_bytes=pbytes, buffer_bytes=bbytes, tied_params=tied,
             is_leaf=next(iter(mod.children()), None) is None, attrs=module_attrs(mod),
         ))
     return tuple(rows)
@@ -327,67 +458,3 @@ def _storage_key(t: Any) -> int:
     # Parameters shared between modules are the same Python object; ``id`` is only used as
     # a lookup key during this call and never reaches the output.
     return id(t)
-
-
-@dataclasses.dataclass
-class ModelState:
-    """What drawnet must give back: training flags, requires_grad, hooks and grad mode."""
-
-    training: list[tuple[Any, bool]]
-    requires_grad: list[tuple[Any, bool]]
-    hook_counts: list[tuple[Any, tuple[int, ...]]]
-    grad_enabled: bool
-
-
-_HOOK_DICTS = (
-    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_forward_hooks_with_kwargs",
-    "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called",
-)
-
-
-def _hook_sizes(mod: Any) -> tuple[int, ...]:
-    return tuple(len(getattr(mod, name, {}) or {}) for name in _HOOK_DICTS)
-
-
-def capture_state(model: Any) -> ModelState:
-    """Record the parts of the model and of torch that a trace could disturb."""
-    import torch
-
-    mods = list(model.modules())
-    return ModelState(
-        training=[(m, m.training) for m in mods],
-        requires_grad=[(p, p.requires_grad) for p in model.parameters()],
-        hook_counts=[(m, _hook_sizes(m)) for m in mods],
-        grad_enabled=torch.is_grad_enabled(),
-    )
-
-
-def restore_state(state: ModelState) -> None:
-    """Put back what :func:`capture_state` recorded."""
-    import torch
-
-    for m, flag in state.training:
-        if m.training != flag:
-            m.training = flag
-    for p, flag in state.requires_grad:
-        if p.requires_grad != flag:
-            p.requires_grad_(flag)
-    torch.set_grad_enabled(state.grad_enabled)
-
-
-@contextlib.contextmanager
-def guarded(model: Any, *, mode: str) -> Iterator[None]:
-    """Run a trace with the model in ``mode`` ('eval', 'train' or 'same'), then restore it.
-
-    The training flag of every submodule, ``requires_grad`` and grad mode come back as they
-    were, whether the trace succeeds or raises.
-    """
-    state = capture_state(model)
-    try:
-        if mode in ("eval", "train"):
-            # torch.export's module refuses train(): it stays in its exported mode
-            with contextlib.suppress(NotImplementedError):
-                model.train(mode == "train")
-        yield
-    finally:
-        restore_state(state)

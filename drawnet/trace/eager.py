@@ -2,16 +2,16 @@
 
 Two tracers share this recorder:
 
-- ``meta``: parameters, buffers and inputs are replaced by ``meta`` stand-ins through
-  ``torch.func.functional_call``, so nothing is computed or allocated and the user's
-  model is not touched (it is not moved; its tensors are only swapped for the call and
-  put back by torch). Fails on data-dependent control flow (``if x.sum() > 0``).
-- ``eager``: a real forward pass on the model's device with the real parameters and
-  cloned buffers (so batch-norm statistics are not updated); follows any control flow.
+- ``meta``: the model runs on a stand-in copy whose parameters and buffers are ``meta``
+  tensors, on ``meta`` inputs, so nothing is computed or allocated and the user's model
+  is not touched (see :mod:`drawnet.trace.guard`). Fails on data-dependent control flow
+  (``if x.sum() > 0``).
+- ``eager``: a real forward pass on the model's device, on a stand-in copy with cloned
+  weights and buffers (so batch-norm statistics and ``.data`` writes stay in the copy);
+  follows any control flow.
 
-Public torch APIs only: ``torch.overrides.TorchFunctionMode``,
-``nn.Module.register_forward_pre_hook``/``register_forward_hook`` (removed in ``finally``)
-and ``torch.func.functional_call``.
+Public torch APIs only: ``torch.overrides.TorchFunctionMode`` and
+``nn.Module.register_forward_pre_hook``/``register_forward_hook`` (on the copy).
 """
 
 from __future__ import annotations
@@ -23,21 +23,32 @@ from typing import Any
 
 from drawnet import ir, stats
 from drawnet.errors import TraceError
+from drawnet.trace.checks import MetaKernels
 from drawnet.trace.common import (
     DATA_DEPENDENT,
+    REJECTED,
     TracerFailure,
     cause_text,
     failure_kind,
     flatten_tensors,
+    input_node,
     module_index,
     module_table,
     output_groups,
     output_node,
+    pick_path,
     place_text,
     simple_value,
     tensor_meta,
 )
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.common import (
+    call_id as make_call_id,
+)
+from drawnet.trace.fastops import RULES as _FAST_RULES
+from drawnet.trace.inputs import ModelInputs, make_leaves
+from drawnet.trace.moe import RULES as _MOE_RULES
+from drawnet.trace.recurrent import RULES as _RNN_RULES
+from drawnet.trace.scalars import NOTHING, Values
 
 # Calls whose results say nothing about the architecture.
 _SKIP = frozenset({
@@ -73,6 +84,7 @@ class _Recorder:
         self.call_counts: dict[str, int] = {}
         self.calls: list[ir.Call] = []
         self.call_inputs: dict[str, tuple[ir.TensorMeta, ...]] = {}
+        self.call_sources: dict[str, tuple[str | None, ...]] = {}
         self.op_counts: dict[str, int] = {}
         self.nodes: list[ir.Node] = []
         self.scopes: dict[str, tuple[str, ...]] = {}  # node id -> scope, for O(1) lookups
@@ -80,6 +92,9 @@ class _Recorder:
         self.producer: dict[int, tuple[weakref.ref[Any], str]] = {}
         self.ops_in_call: dict[str, int] = {}
         self.call_paths: dict[str, str] = {}
+        self.values: Values | None = None  # CPU values beside a meta run (scalars.py)
+        self.op_error: tuple[BaseException, bool] | None = None  # (error, a real run's too)
+        self.kernels = MetaKernels()  # torch's meta kernels, once per signature (checks.py)
 
     # -- tensors --------------------------------------------------------------------
     def producer_of(self, t: Any) -> str | None:
@@ -141,24 +156,27 @@ class _Recorder:
 
     # -- hooks ----------------------------------------------------------------------
     def pre_hook(self, mod: Any, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path is None or (path == "" and not self.root_call):
+        paths = self.paths.get(id(mod))
+        if paths is None or (paths[0] == "" and not self.root_call):
             return  # a module created during forward, or the root frame
+        # a module under two parents: the path under the call that made this one
+        path = pick_path(paths, self.call_paths[self.stack[-1]] if self.stack else "")
         k = self.call_counts.get(path, 0) + 1
         self.call_counts[path] = k
-        base = path or self.root_call
-        call_id = base if k == 1 else f"{base}@{k}"
-        self.call_inputs[call_id] = tuple(
-            tensor_meta(t) for _, t in flatten_tensors((args, kwargs))
-        )
+        call_id = make_call_id(path or self.root_call, k)
+        tensors = [t for _, t in flatten_tensors((args, kwargs))]
+        self.call_inputs[call_id] = tuple(tensor_meta(t) for t in tensors)
+        # where its inputs came from, for a partial diagram if this call fails
+        self.call_sources[call_id] = tuple(self.producer_of(t) for t in tensors)
         self.call_paths[call_id] = path
         self.stack.append(call_id)
 
     def post_hook(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path is None or (path == "" and not self.root_call) or not self.stack:
+        paths = self.paths.get(id(mod))
+        if paths is None or (paths[0] == "" and not self.root_call) or not self.stack:
             return
         call_id = self.stack[-1]
+        path = self.call_paths[call_id]
         outs = [t for _, t in flatten_tensors(output)]
         if self.leaf.get(path, False) or self.ops_in_call.get(call_id, 0) == 0:
             # A module that hands back a tensor it did not make (nn.Identity, an empty
@@ -169,6 +187,7 @@ class _Recorder:
                 if src is None or call_id not in src_scope:
                     self.add_op("identity", [t], [t], {}, inplace=True)
         self.stack.pop()
+        self.call_sources.pop(call_id, None)
         self.calls.append(ir.Call(
             id=call_id, path=path, class_name=type(mod).__name__,
             parent=self.stack[-1] if self.stack else "",
@@ -190,129 +209,63 @@ class _Recorder:
         return path or call_id, self.classes.get(path, ""), self.call_inputs.get(call_id, ())
 
 
-# Ops whose output has the shape and dtype of their first input. On meta tensors their
-# meta kernels are Python decompositions costing 0.1-2 ms a call (batch_norm ~1 ms,
-# layer_norm ~2 ms); the meta tracer answers them with torch.empty (~4 us) instead.
-_SAME_SHAPE = frozenset({
-    "batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "relu", "relu_",
-    "relu6", "gelu", "silu", "mish", "elu", "selu", "celu", "leaky_relu", "hardswish",
-    "hardsigmoid", "hardtanh", "sigmoid", "tanh", "softplus", "softmax", "log_softmax",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "contiguous", "clone",
-})
-_CAT = frozenset({"cat", "concat", "concatenate"})
-# Ops whose meta kernels are slow Python decompositions (linear with bias ~0.6 ms, addmm
-# ~0.5 ms, scaled_dot_product_attention ~3 ms, add ~0.3 ms) and whose output shape is
-# plain arithmetic.
-_BINARY = frozenset({"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__",
-                     "__truediv__", "__radd__", "__rmul__"})
-_SHAPE_RULES = frozenset({"linear", "addmm", "scaled_dot_product_attention"}) | _BINARY
+# Shape rules of their own for ops torch answers slowly on meta: recurrences in time
+# independent of the sequence length, mixture-of-experts routing, slow reference kernels.
+# Each answers only the plainly valid case and returns None otherwise, so torch's kernel
+# runs and raises its own error. The commonest ops go through MetaKernels (checks.py).
+_MORE_RULES = {**_FAST_RULES, **_RNN_RULES, **_MOE_RULES}
 
 
-def _meta_shortcut(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any:
-    """The result of a shape-preserving op or a concatenation of meta tensors, computed
-    from shapes alone; None when the op must run (not meta, unusual arguments)."""
-    if name in _SAME_SHAPE:
-        x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or x.device.type != "meta":
-            return None
-        if name.endswith("_") or kwargs.get("inplace"):
-            return x
-        return torch.empty(x.shape, dtype=x.dtype, device="meta")
-    if name in _SHAPE_RULES:
-        return _shape_rule(torch, name, args, kwargs)
-    tensors = args[0] if args else kwargs.get("tensors")
-    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-    if not isinstance(tensors, list | tuple) or not isinstance(dim, int) or "out" in kwargs:
-        return None
-    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in tensors):
-        return None
-    ts = [t for t in tensors if tuple(t.shape) != (0,)]  # cat skips legacy empty 1-D tensors
-    if not ts:
-        return None
-    shape = list(ts[0].shape)
-    if not shape:
-        return None
-    d = dim % len(shape)
-    for t in ts:
-        if len(t.shape) != len(shape) or any(
-            a != b for i, (a, b) in enumerate(zip(t.shape, shape, strict=True)) if i != d
-        ):
-            return None  # let the real kernel raise its own error
-    shape[d] = sum(int(t.shape[d]) for t in ts)
-    dtype = ts[0].dtype
-    for t in ts[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return torch.empty(shape, dtype=dtype, device="meta")
-
-
-def _shape_rule(torch: Any, name: str, args: Any, kwargs: dict[str, Any]) -> Any:
-    ts = [a for a in args if isinstance(a, torch.Tensor)]
-    if not ts or any(t.device.type != "meta" for t in ts) or "out" in kwargs:
-        return None
-    if name in _BINARY:
-        if len(args) != 2 or set(kwargs) - {"alpha"}:
-            return None
-        a, b = args
+def _run_op(torch: Any, func: Callable[..., Any], name: str, args: Any,
+            kwargs: dict[str, Any], recorder: _Recorder) -> Any:
+    """Run one op: a shape rule on meta tensors where one applies, else torch's kernel
+    (once per signature, see :class:`drawnet.trace.checks.MetaKernels`)."""
+    result = None
+    if name in _MORE_RULES:
+        result = _MORE_RULES[name](torch, args, kwargs)
+    if result is None:
         try:
-            shape = torch.broadcast_shapes(
-                a.shape if isinstance(a, torch.Tensor) else (),
-                b.shape if isinstance(b, torch.Tensor) else ())
-            dtype = torch.result_type(a, b)
-        except (RuntimeError, TypeError):
-            return None
-        if name in ("div", "__truediv__") and not (dtype.is_floating_point or dtype.is_complex):
-            dtype = torch.get_default_dtype()
-        return torch.empty(shape, dtype=dtype, device="meta")
-    if name == "linear":
-        x, w = args[0], args[1] if len(args) > 1 else kwargs.get("weight")
-        bias = args[2] if len(args) > 2 else kwargs.get("bias")
-        if not isinstance(w, torch.Tensor) or w.dim() != 2 or x.dim() < 1 \
-                or x.shape[-1] != w.shape[1] or x.dtype != w.dtype:
-            return None
-        if bias is not None and (not isinstance(bias, torch.Tensor) or bias.dtype != x.dtype
-                                 or tuple(bias.shape) not in ((), (1,), (w.shape[0],))):
-            return None
-        return torch.empty((*x.shape[:-1], w.shape[0]), dtype=x.dtype, device="meta")
-    if name == "addmm":
-        if len(args) != 3 or set(kwargs) - {"beta", "alpha"}:
-            return None
-        bias, m1, m2 = args
-        if m1.dim() != 2 or m2.dim() != 2 or m1.shape[1] != m2.shape[0] \
-                or not (bias.dtype == m1.dtype == m2.dtype):
-            return None
-        try:
-            if torch.broadcast_shapes(bias.shape, (m1.shape[0], m2.shape[1])) != (
-                    m1.shape[0], m2.shape[1]):
-                return None
-        except RuntimeError:
-            return None
-        return torch.empty((m1.shape[0], m2.shape[1]), dtype=m1.dtype, device="meta")
-    # scaled_dot_product_attention(q, k, v, ...): q's shape with v's last dimension
-    if len(args) < 3 or not all(isinstance(a, torch.Tensor) for a in args[:3]):
-        return None
-    q, k, v = args[:3]
-    if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim() or q.shape[-1] != k.shape[-1] \
-            or k.shape[-2] != v.shape[-2] or not (q.dtype == k.dtype == v.dtype):
-        return None
-    return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
+            result = recorder.kernels.call(func, name, args, kwargs)
+        except Exception as e:
+            if recorder.values is not None and recorder.op_error is None:
+                from drawnet.trace.failfast import replay_rejects
+
+                recorder.op_error = (e, replay_rejects(func, args, kwargs, e))
+            raise
+    return result
 
 
 def _make_mode(recorder: _Recorder) -> Any:
     from torch.overrides import TorchFunctionMode
 
     torch = recorder._torch
+    values = recorder.values
+    # Property reads that only look at metadata (the recorder's own hooks read them for
+    # every tensor): answered before any bookkeeping.
+    plain = frozenset(
+        getattr(torch.Tensor, a).__get__ for a in (
+            "shape", "dtype", "device", "ndim", "is_meta", "is_cuda", "is_sparse", "layout",
+            "requires_grad", "is_quantized", "grad_fn", "is_leaf", "itemsize")
+        if hasattr(getattr(torch.Tensor, a, None), "__get__"))
 
     class _RecordMode(TorchFunctionMode):
         def __torch_function__(
             self, func: Callable[..., Any], types: Any, args: Any = (), kwargs: Any = None
         ) -> Any:
+            if func in plain:
+                return func(*args, **(kwargs or {}))
             kwargs = kwargs or {}
             name = _op_name(func)
-            result = None
-            if name in _SAME_SHAPE or name in _CAT or name in _SHAPE_RULES:
-                result = _meta_shortcut(torch, name, args, kwargs)
-            if result is None:
-                result = func(*args, **kwargs)
+            result = NOTHING
+            if values is not None:
+                try:
+                    result = values.call(func, name, args, kwargs)
+                except Exception as e:
+                    if recorder.op_error is not None and recorder.op_error[0] is e:
+                        raise  # the op's own error, from the meta run
+                    result = NOTHING  # values could not be made: the plain meta run
+            if result is NOTHING:
+                result = _run_op(torch, func, name, args, kwargs, recorder)
             if name in _SKIP:
                 return result
             outs = [t for _, t in flatten_tensors(result)]
@@ -347,8 +300,10 @@ def _make_mode(recorder: _Recorder) -> Any:
 def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
     """Run ``model`` once under the recorder and return the op-level graph.
 
-    ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). The caller puts
-    the model in the wanted train/eval mode and restores it (see ``common.guarded``).
+    ``tracer`` is ``"meta"`` (no compute) or ``"eager"`` (a real run). ``model`` runs as
+    it is given, in its train/eval mode: :func:`drawnet.trace.trace` passes a stand-in
+    copy (:func:`drawnet.trace.guard.stand_in`); for ``"meta"``, a model whose weights
+    are not on ``meta`` is copied onto it here.
 
     Example:
         >>> import torch
@@ -359,8 +314,11 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         (['input.input', '0:linear', '1:relu', 'output'], 'meta')
     """
     import torch
-    from torch.func import functional_call
 
+    if tracer == "meta" and not on_meta(model):
+        from drawnet.trace.guard import stand_in
+
+        model = stand_in(model, "meta")
     modules = module_table(model)
     rec = _Recorder(model)
     handles = []
@@ -368,37 +326,30 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
         for mod in model.modules():
             handles.append(mod.register_forward_pre_hook(rec.pre_hook, with_kwargs=True))
             handles.append(mod.register_forward_hook(rec.post_hook, with_kwargs=True))
+        device = "meta" if tracer == "meta" else _model_device(model)
+        if tracer != "meta" and str(device) == "meta":
+            raise TracerFailure(
+                "eager trace needs real weights but the model is on the meta device; "
+                "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
+            )
+        leaves = make_leaves(inputs, device, fill=tracer != "meta")
+        args, kwargs = inputs.assemble(leaves)
         if tracer == "meta":
-            device: Any = "meta"
-            stand_ins = {
-                name: torch.empty_like(t, device="meta")
-                for name, t in [*model.named_parameters(), *model.named_buffers()]
-            }
-        else:
-            device = _model_device(model)
-            if str(device) == "meta":
-                raise TracerFailure(
-                    "eager trace needs real weights but the model is on the meta device; "
-                    "use tracer='meta' (no compute) or tracer='export'", tracer=tracer,
-                )
-            stand_ins = {name: b.clone() for name, b in model.named_buffers()}
-        args, kwargs = materialize(inputs, device, fill=tracer != "meta")
-        for spec, t in zip(inputs.args, args, strict=False):
-            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
-                                     label=spec.name, outputs=(tensor_meta(t),)))
-            rec.set_producer(t, f"input.{spec.name}")
-        for spec in inputs.kwargs:
-            t = kwargs[spec.name]
-            rec.nodes.append(ir.Node(id=f"input.{spec.name}", kind="input", op="input",
-                                     label=spec.name, outputs=(tensor_meta(t),)))
-            rec.set_producer(t, f"input.{spec.name}")
+            rec.values = _values_for(rec, model, inputs, leaves)
+        for spec, t in zip(inputs.specs, leaves, strict=True):
+            rec.nodes.append(input_node(spec.name, tensor_meta(t)))
+            rec.set_producer(t, rec.nodes[-1].id)
         try:
             with torch.no_grad(), _rng_kept(device), _make_mode(rec):
-                output = functional_call(model, stand_ins, args, kwargs, strict=False)
+                output = model(*args, **kwargs)
         except TraceError:
             raise
         except Exception as e:
-            raise _trace_error(e, rec, tracer, model) from e
+            error = _trace_error(e, rec, tracer, model)
+            from drawnet.trace.partial import partial_graph
+
+            error.partial = partial_graph(model, modules, rec, tracer, error)
+            raise error from e
         out_nodes: list[ir.Node] = []
         for name, tensors, cache in output_groups(output):
             out_nodes.append(output_node(name, tuple(tensor_meta(t) for t in tensors),
@@ -411,11 +362,44 @@ def record(model: Any, inputs: ModelInputs, *, tracer: str) -> ir.Graph:
             out_nodes.append(ir.Node(id="output", kind="output", op="output",
                                      label=f"output ({type(output).__name__})"))
         rec.nodes.extend(out_nodes)
-        del output, args, kwargs
+        del output, args, kwargs, leaves
     finally:
         for h in handles:
             h.remove()
-    return finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    graph = finish_graph(model, modules, rec.nodes, rec.edges, rec.calls, tracer)
+    if rec.values is not None and rec.values.notes():
+        graph = graph.replace(meta=(*graph.meta, *(("note", n) for n in rec.values.notes())))
+    return graph
+
+
+def _values_for(rec: _Recorder, model: Any, inputs: ModelInputs, leaves: list[Any]
+                ) -> Values:
+    """CPU values beside a meta run: the inputs', and the small integer buffers (position
+    ids, masks; never weights) of the model the meta copy was made from."""
+    import torch
+
+    root = type(model).__name__
+
+    def place() -> str:
+        where = rec.where()
+        if where is None:
+            return f"in {root}.forward"
+        path, cls, _ = where
+        return f"in {path} · {cls}" if cls else f"in {path}"
+
+    values = Values(place, mix_cpu=True,
+                    run=lambda f, n, a, k: _run_op(torch, f, n, a, k, rec))
+    for spec, t in zip(inputs.specs, leaves, strict=True):
+        if isinstance(t, torch.Tensor):
+            if spec.tensor is not None:
+                values.seed(t, spec.tensor)
+            else:
+                values.seed_fill(t)
+    source = model.__dict__.get(SOURCE_BUFFERS) or {}
+    for name, b in model.named_buffers():
+        if name in source and not (b.dtype.is_floating_point or b.dtype.is_complex):
+            values.seed(b, source[name])
+    return values
 
 
 def finish_graph(
@@ -586,6 +570,14 @@ def _rng_kept(device: Any) -> Any:
     return torch.random.fork_rng(devices=devices)
 
 
+SOURCE_ON_META = "_drawnet_source_on_meta"
+"""Attribute of a stand-in copy: whether the user's own model has its weights on meta
+(the meta tracer's copy always has; hints are about the user's model)."""
+SOURCE_BUFFERS = "_drawnet_source_buffers"
+"""Attribute of a meta stand-in copy: the user's integer buffers by name (position ids,
+masks), whose values the meta trace may read (never written; see trace/scalars.py)."""
+
+
 def on_meta(model: Any) -> bool:
     """Whether the model's weights live on the ``meta`` device (no values to compute with).
 
@@ -600,6 +592,7 @@ def on_meta(model: Any) -> bool:
 def failure(
     tracer: str, e: BaseException, where: tuple[str, str, tuple[ir.TensorMeta, ...]] | None,
     model: Any, *, place: str | None = None, root_inputs: tuple[ir.TensorMeta, ...] = (),
+    kind: str | None = None,
 ) -> TracerFailure:
     """The :class:`TracerFailure` for exception ``e`` raised while ``tracer`` ran the model.
 
@@ -623,9 +616,9 @@ def failure(
     from drawnet.trace.blame import MODEL_CODE, model_code
 
     cause = cause_text(e)
-    kind = failure_kind(e)
+    kind = failure_kind(e) if kind is None else kind
     advice = model_code(e) if kind != DATA_DEPENDENT else ""
-    if advice:
+    if advice and kind != REJECTED:
         kind = MODEL_CODE
     return TracerFailure(
         f"{tracer} trace failed {place}: {cause}; {advice or hint(tracer, kind, model)}",
@@ -659,7 +652,11 @@ def hint(tracer: str, kind: str, model: Any) -> str:
         >>> hint("meta", "data-dependent", torch.nn.Linear(2, 2))
         "the model branches on tensor values, which only a real run can follow: use tracer='eager'"
     """
-    meta_weights = on_meta(model)
+    if kind == REJECTED:
+        return "a real run stops there too: check the input shapes and dtypes"
+    meta_weights = getattr(model, SOURCE_ON_META, None)  # set on stand-in copies
+    if not isinstance(meta_weights, bool):
+        meta_weights = on_meta(model)
     if kind == DATA_DEPENDENT:
         if meta_weights:
             return ("the model branches on tensor values, which only a real run can follow, "
@@ -679,5 +676,23 @@ def hint(tracer: str, kind: str, model: Any) -> str:
 
 
 def _trace_error(e: BaseException, rec: _Recorder, tracer: str, model: Any) -> TraceError:
+    from drawnet.trace.failfast import own_python_error
+
     roots = tuple(n.outputs[0] for n in rec.nodes if n.kind == "input" and n.outputs)
-    return failure(tracer, e, rec.where(), model, root_inputs=roots)
+    rejected = rec.values is not None and (
+        (rec.op_error is not None and rec.op_error[1] and _caused_by(e, rec.op_error[0]))
+        or (rec.op_error is None and own_python_error(e)))
+    return failure(tracer, e, rec.where(), model, root_inputs=roots,
+                   kind=REJECTED if rejected else None)
+
+
+def _caused_by(e: BaseException, origin: BaseException) -> bool:
+    """Whether ``e`` is ``origin`` or was raised while handling it."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if cur is origin:
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False

@@ -29,7 +29,7 @@ there, as in eager mode. Those two lookups are torch internals; if they fail, op
 calls are still listed, just not drawn.
 
 The model is exported as the ``model`` child of a small wrapper whose ``forward`` takes
-tensors only (keyword tensors and ``inputs.extra`` reach the model as in eager mode) and
+tensors only (put back in the arguments' structure, with ``inputs.extra``, as in eager mode) and
 returns the output's tensors as a flat tuple, named by
 :func:`~drawnet.trace.common.output_groups`; so outputs ``torch.export`` cannot handle
 itself (transformers' ``DynamicCache``, dataclasses) are no obstacle.
@@ -73,15 +73,20 @@ from drawnet.errors import TraceError
 from drawnet.trace.common import (
     TracerFailure,
     flatten_tensors,
+    input_node,
     module_index,
     module_table,
     output_groups,
     output_node,
+    pick_path,
     simple_value,
     tensor_meta,
 )
+from drawnet.trace.common import (
+    call_id as make_call_id,
+)
 from drawnet.trace.eager import failure, finish_graph
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.inputs import ModelInputs, make_leaves
 
 __all__ = ["record_export"]
 
@@ -196,14 +201,14 @@ class _Hooks:
 
     # -- hooks ---------------------------------------------------------------------------
     def pre(self, mod: Any, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path is None or (path == "" and not self.root_call):
+        paths = self.paths.get(id(_unproxied(mod)))
+        if paths is None or (paths[0] == "" and not self.root_call):
             return
+        parent = self.stack[-1] if self.stack else None
+        path = pick_path(paths, parent.path if parent else "")
         k = self.counts.get(path, 0) + 1
         self.counts[path] = k
-        base = path or self.root_call
-        call_id = base if k == 1 else f"{base}@{k}"
-        parent = self.stack[-1] if self.stack else None
+        call_id = make_call_id(path or self.root_call, k)
         call = _HookCall(
             id=call_id, path=path, class_name=type(mod).__name__,
             parent=parent.id if parent else "",
@@ -214,12 +219,13 @@ class _Hooks:
         self.stack.append(call)
 
     def post(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path == "":
+        paths = self.paths.get(id(_unproxied(mod)))
+        if paths is not None and paths[0] == "":
             self.finished = True
-        if path is None or (path == "" and not self.root_call) or not self.stack:
+        if paths is None or (paths[0] == "" and not self.root_call) or not self.stack:
             return
         call = self.stack.pop()
+        path = call.path
         tensors = [t for _, t in flatten_tensors(output)]
         call.outputs = tuple(tensor_meta(t) for t in tensors)
         end = self._last_node()
@@ -239,6 +245,38 @@ class _Hooks:
             return None
         call = self.stack[-1]
         return call.path or call.id, call.class_name, call.inputs
+
+
+def _call_number(key: str, raw: str) -> int:
+    """Which call of the module at ``raw`` an ``nn_module_stack`` key names: the key is
+    the module's path with ``@{k-1}`` after it for the k-th call (``L__self__model.blk``,
+    ``L__self__model.blk@1``); read after the path, so a module named ``blk@2`` is not
+    taken for a third call.
+
+    Example:
+        >>> _call_number("L__self__model.blk@1", "model.blk"), _call_number(
+        ...     "L__self__model.blk@2", "model.blk@2")
+        (2, 1)
+    """
+    at = key.rfind(raw)
+    if at >= 0:
+        rest = key[at + len(raw):]
+        return int(rest[1:]) + 1 if rest[:1] == "@" and rest[1:].isdigit() else 1
+    m = _CALL_SUFFIX.search(key)
+    return int(m.group(1)) + 1 if m else 1
+
+
+def _unproxied(mod: Any) -> Any:
+    """The module behind torch.export's attribute proxy (``_ModuleStackTracer`` wraps the
+    modules it hands to ``forward`` in proxies that share their ``__dict__``, hooks
+    included); the module itself otherwise."""
+    get_base = getattr(type(mod), "get_base", None)
+    if get_base is None:
+        return mod
+    try:
+        return get_base(mod)
+    except Exception:
+        return mod
 
 
 # -- reading the exported graph -----------------------------------------------------------
@@ -279,10 +317,7 @@ class _Builder:
 
     def __init__(self, model: Any, hooks: _Hooks) -> None:
         self.hooks = hooks
-        self.canon: dict[str, str] = {}
-        first: dict[int, str] = {}
-        for path, mod in model.named_modules(remove_duplicate=False):
-            self.canon[path] = first.setdefault(id(mod), path)
+        self.call_paths: dict[str, str] = {c.id: c.path for c in hooks.ended}
         self.nodes: list[ir.Node] = []
         self.edges: list[ir.Edge] = []
         self.op_counts: dict[str, int] = {}
@@ -309,10 +344,10 @@ class _Builder:
             if not raw.startswith(_ROOT + "."):
                 continue
             path = raw[len(_ROOT) + 1:]
-            path = self.canon.get(path, path)
-            m = _CALL_SUFFIX.search(str(key))
-            k = int(m.group(1)) + 1 if m else 1
-            out.append(path if k == 1 else f"{path}@{k}")
+            k = _call_number(str(key), raw)
+            cid = make_call_id(path, k)
+            self.call_paths.setdefault(cid, path)
+            out.append(cid)
         if self.hooks.root_call and (not out or out[0] != self.hooks.root_call):
             out.insert(0, self.hooks.root_call)
         return tuple(out)
@@ -321,7 +356,7 @@ class _Builder:
     def add_node(self, op: str, scope: tuple[str, ...], ins: list[_Tensor],
                  outs: list[ir.TensorMeta], attr_map: dict[str, ir.AttrValue]) -> str:
         call_id = scope[-1] if scope else ""
-        path = "" if call_id == self.hooks.root_call else call_id.split("@", 1)[0]
+        path = "" if call_id == self.hooks.root_call else self.call_paths.get(call_id, "")
         base = f"{call_id}:{op}"
         k = self.op_counts.get(base, 0) + 1
         self.op_counts[base] = k
@@ -558,9 +593,9 @@ def _quiet() -> Iterator[None]:
 
 
 # -- the tracer -------------------------------------------------------------------------
-def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str, Any],
-             names: list[tuple[str, int, bool]]) -> Any:
-    """A module holding ``model`` as ``model``; tensors in, a flat tuple of tensors out."""
+def _wrapper(model: Any, inputs: ModelInputs, names: list[tuple[str, int, bool]]) -> Any:
+    """A module holding ``model`` as ``model``; tensors in (one per input spec, put back
+    in the arguments' structure), a flat tuple of tensors out."""
     import torch
 
     class _Export(torch.nn.Module):
@@ -569,8 +604,8 @@ def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str
             setattr(self, _ROOT, model)
 
         def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(kw_names, tensors[n_args:], strict=False))
-            output = getattr(self, _ROOT)(*tensors[:n_args], **kwargs, **extra)
+            args, kwargs = inputs.assemble(tensors)
+            output = getattr(self, _ROOT)(*args, **kwargs)
             groups = output_groups(output)
             names[:] = [(name, len(ts), cache) for name, ts, cache in groups]
             if not groups:
@@ -585,7 +620,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
     Nothing is computed and no weight or activation is allocated; the input tensors are
     made uninitialised on the model's device (``meta`` for a model on the meta device).
-    The caller sets and restores the train/eval mode (``common.guarded``). Raises a
+    The caller passes a stand-in copy in the wanted train/eval mode. Raises a
     :class:`~drawnet.errors.TraceError` naming the module that was running when export
     failed, with the cause chained.
 
@@ -603,10 +638,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
 
     device = _model_device(model)
     modules = module_table(model)
-    args, kwargs = materialize(inputs, device, fill=False)
-    kw_names = tuple(s.name for s in inputs.kwargs)
-    tensors = (*args, *(kwargs[name] for name in kw_names))
-    extra = {k: v for k, v in kwargs.items() if k not in kw_names}
+    tensors = tuple(make_leaves(inputs, device, fill=False))
     names: list[tuple[str, int, bool]] = []
     hooks = _Hooks(model)
     handles = []
@@ -617,7 +649,7 @@ def record_export(model: Any, inputs: ModelInputs) -> ir.Graph:
         try:
             with _quiet(), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 program = torch.export.export(
-                    _wrapper(model, len(args), kw_names, extra, names), tensors, strict=False
+                    _wrapper(model, inputs, names), tensors, strict=False
                 )
         except TraceError:
             raise
@@ -660,11 +692,8 @@ def _build(model: Any, modules: tuple[ir.ModuleInfo, ...], inputs: ModelInputs,
                 env[ph] = _Const(None)
                 continue
             spec, t = pair
-            node_id = f"input.{spec.name}"
-            meta = tensor_meta(t)
-            nodes.append(ir.Node(id=node_id, kind="input", op="input", label=spec.name,
-                                 outputs=(meta,)))
-            env[ph] = _Tensor(node_id, meta)
+            nodes.append(input_node(spec.name, tensor_meta(t)))
+            env[ph] = _Tensor(nodes[-1].id, nodes[-1].outputs[0])
         else:
             val = ph.meta.get("val")
             metas = _val_metas(val)

@@ -41,13 +41,13 @@ for ``tracer='meta'``; nearly all of it is the real forward pass and torch's tra
 bookkeeping, ~90 ms the graph walk, and the hooks are cheap once shapes are cached
 (reading ``tensor.shape`` while tracing costs ~0.35 ms).
 
-Model state: ``torch.func.functional_call`` cannot be traced ("The stateless API can't be
-used with Jitted modules"), so the trace runs the model itself, under
-``torch.no_grad()`` and a forked RNG; buffers are cloned before and copied back in
-``finally`` when the run changed them (batch-norm statistics in train mode), and the
-hooks are removed in ``finally``. The model is traced as the ``model`` child of a small
-wrapper whose ``forward`` takes tensors only, so keyword tensors and non-tensor keyword
-arguments (``inputs.extra``) reach it as in eager mode. ``torch.jit.trace``'s deprecation
+Model state: the trace runs the stand-in copy it is given (:mod:`drawnet.trace.guard`:
+cloned weights and buffers), under ``torch.no_grad()`` and a forked RNG; buffers are
+also cloned before and copied back in ``finally`` when the run changed them (batch-norm
+statistics in train mode), and the hooks are removed in ``finally``. The model is
+traced as the ``model`` child of a small wrapper whose ``forward`` takes tensors only,
+so keyword tensors, nested arguments and non-tensor keyword arguments (``inputs.extra``)
+reach it as in eager mode. ``torch.jit.trace``'s deprecation
 ``FutureWarning`` and ``TracerWarning`` are silenced for the call only.
 
 Known differences from the eager recorders: the trace drops dead code (ops whose result
@@ -71,9 +71,21 @@ from typing import Any
 
 from drawnet import ir, stats
 from drawnet.errors import TraceError
-from drawnet.trace.common import flatten_tensors, module_table, simple_value, tensor_meta
+from drawnet.trace.common import (
+    all_module_paths,
+    flatten_tensors,
+    input_node,
+    module_index,
+    module_table,
+    pick_path,
+    simple_value,
+    tensor_meta,
+)
+from drawnet.trace.common import (
+    call_id as make_call_id,
+)
 from drawnet.trace.eager import _model_device, finish_graph
-from drawnet.trace.inputs import ModelInputs, materialize
+from drawnet.trace.inputs import ModelInputs, make_leaves
 
 __all__ = ["record_jit"]
 
@@ -167,9 +179,8 @@ class _Hooks:
     """Forward hooks that note each call's tensors while ``torch.jit.trace`` runs."""
 
     def __init__(self, model: Any) -> None:
-        self.paths: dict[int, str] = {}
-        for path, mod in model.named_modules():
-            self.paths.setdefault(id(mod), path)
+        self.paths = module_index(model)[0]
+        self.call_paths: dict[str, str] = {}
         self.stack: list[str] = []
         self.counts: dict[str, int] = {}
         self.calls: dict[str, _HookCall] = {}
@@ -199,12 +210,14 @@ class _Hooks:
         return self.note(t)[0]
 
     def pre(self, mod: Any, args: Any, kwargs: Any) -> None:
-        path = self.paths.get(id(mod))
-        if not path:
+        paths = self.paths.get(id(mod))
+        if not paths or not paths[0]:
             return
+        path = pick_path(paths, self.call_paths[self.stack[-1]] if self.stack else "")
         k = self.counts.get(path, 0) + 1
         self.counts[path] = k
-        call_id = path if k == 1 else f"{path}@{k}"
+        call_id = make_call_id(path, k)
+        self.call_paths[call_id] = path
         notes = [self.note(t) for _, t in flatten_tensors((args, kwargs))]
         self.calls[call_id] = _HookCall(
             inputs=tuple(m for _, m in notes), in_tokens=tuple(tok for tok, _ in notes)
@@ -212,10 +225,10 @@ class _Hooks:
         self.stack.append(call_id)
 
     def post(self, mod: Any, args: Any, kwargs: Any, output: Any) -> None:
-        path = self.paths.get(id(mod))
-        if path == "":
+        paths = self.paths.get(id(mod))
+        if paths and paths[0] == "":
             self.finished = True
-        if not path or not self.stack:
+        if not paths or not paths[0] or not self.stack:
             return
         call = self.calls[self.stack.pop()]
         notes = [self.note(t) for _, t in flatten_tensors(output)]
@@ -301,12 +314,14 @@ class _Walker:
     def __init__(self, model: Any, traced: Any, hooks: _Hooks) -> None:
         self.traced = traced
         self.hooks = hooks
-        first: dict[int, str] = {}
-        self.canon: dict[str, str] = {}
         self.classes: dict[str, str] = {}
         self.leaf: dict[str, bool] = {}
-        for path, mod in model.named_modules(remove_duplicate=False):
-            self.canon[path] = first.setdefault(id(mod), path)
+        self.call_paths: dict[str, str] = {}
+        # every path of the module object at a path: a shared module's calls are filed
+        # under the parent that made them (jit's graph names one path for all)
+        self.aliases: dict[str, tuple[str, ...]] = {
+            p: paths for paths in module_index(model)[0].values() for p in paths}
+        for path, mod in all_module_paths(model):
             self.classes.setdefault(path, type(mod).__name__)
             self.leaf.setdefault(path, next(iter(mod.children()), None) is None)
         self.weights: dict[str, ir.TensorMeta] = {}
@@ -347,7 +362,7 @@ class _Walker:
     ) -> str:
         op = stats.canonical_op(raw)
         call_id = stack[-1] if stack else ""
-        path = call_id.split("@", 1)[0]
+        path = self.call_paths.get(call_id, "")
         base = f"{call_id}:{op}"
         k = self.op_counts.get(base, 0) + 1
         self.op_counts[base] = k
@@ -566,10 +581,12 @@ class _Walker:
         rel = self._model_path(owner.path)
         if rel is None or rel == "":  # the wrapper's call of the model: the root
             return self.walk(graph, args, stack)
-        path = self.canon.get(rel, rel)
+        parent = self.call_paths.get(stack[-1], "") if stack else ""
+        path = pick_path(self.aliases.get(rel, (rel,)), parent)
         k = self.call_counts.get(path, 0) + 1
         self.call_counts[path] = k
-        call_id = path if k == 1 else f"{path}@{k}"
+        call_id = make_call_id(path, k)
+        self.call_paths[call_id] = path
         slot = len(self.calls)
         self.calls.append(None)
         inner = (*stack, call_id)
@@ -636,8 +653,9 @@ class _Walker:
 
 
 # -- the tracer -------------------------------------------------------------------------
-def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str, Any]) -> Any:
-    """A module holding ``model`` as ``model`` whose ``forward`` takes tensors only."""
+def _wrapper(model: Any, inputs: ModelInputs) -> Any:
+    """A module holding ``model`` as ``model`` whose ``forward`` takes tensors only (one
+    per input spec, put back in the arguments' structure)."""
     import torch
 
     class _Trace(torch.nn.Module):
@@ -646,8 +664,8 @@ def _wrapper(model: Any, n_args: int, kw_names: tuple[str, ...], extra: dict[str
             setattr(self, _ROOT, model)
 
         def forward(self, *tensors: Any) -> Any:
-            kwargs = dict(zip(kw_names, tensors[n_args:], strict=False))
-            return getattr(self, _ROOT)(*tensors[:n_args], **kwargs, **extra)
+            args, kwargs = inputs.assemble(tensors)
+            return getattr(self, _ROOT)(*args, **kwargs)
 
     return _Trace()
 
@@ -684,10 +702,10 @@ def _buffers_kept(model: Any) -> Iterator[None]:
 def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
     """Trace ``model`` with ``torch.jit.trace`` and return the op-level graph.
 
-    The model runs for real once (inputs made with :func:`materialize` on the model's
+    The model runs for real once (inputs made with :func:`make_leaves` on the model's
     device, filled with seeded values), under ``torch.no_grad()``. Its weights, buffers,
-    hooks and the global RNG are as before afterwards; the caller sets and restores the
-    train/eval mode (``common.guarded``). Raises :class:`~drawnet.errors.TraceError` when
+    hooks and the global RNG are as before afterwards; the caller passes a stand-in copy
+    in the wanted train/eval mode. Raises :class:`~drawnet.errors.TraceError` when
     torch cannot trace the model, with the module that was running and the cause chained.
     """
     import torch
@@ -699,10 +717,7 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
             "use tracer='meta'"
         )
     modules = module_table(model)
-    args, kwargs = materialize(inputs, device, fill=True)
-    kw_names = tuple(s.name for s in inputs.kwargs)
-    tensors = (*args, *(kwargs[name] for name in kw_names))
-    extra = {k: v for k, v in kwargs.items() if k not in kw_names}
+    tensors = tuple(make_leaves(inputs, device, fill=True))
     hooks = _Hooks(model)
     handles = []
     rng_devices = [device] if device.type == "cuda" else []
@@ -714,7 +729,7 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
             try:
                 with _quiet(), torch.no_grad():
                     traced = torch.jit.trace(  # type: ignore[no-untyped-call]
-                        _wrapper(model, len(args), kw_names, extra), tensors,
+                        _wrapper(model, inputs), tensors,
                         strict=False, check_trace=False,
                     )
             except Exception as e:
@@ -727,11 +742,8 @@ def record_jit(model: Any, inputs: ModelInputs) -> ir.Graph:
     nodes: list[ir.Node] = []
     entries: list[_Entry] = []
     for spec, t in zip(inputs.specs, tensors, strict=False):
-        node_id = f"input.{spec.name}"
-        meta = tensor_meta(t)
-        nodes.append(ir.Node(id=node_id, kind="input", op="input", label=spec.name,
-                             outputs=(meta,)))
-        entry = _Tensor(node_id, meta)
+        nodes.append(input_node(spec.name, tensor_meta(t)))
+        entry = _Tensor(nodes[-1].id, nodes[-1].outputs[0])
         walker.by_token[hooks.token(t)] = entry
         entries.append(entry)
     try:
