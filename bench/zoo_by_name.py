@@ -60,6 +60,23 @@ LAYER_KEYS = (
 # where the default is None. Backbones are never loaded with pretrained weights.
 OVERRIDES: dict[str, Any] = {"prediction_length": 24, "backbone": "resnet18",
                              "use_pretrained_backbone": False}
+# Sizes a default config leaves None where transformers' configs have one convention for
+# them (``head_dim = hidden_size // num_attention_heads``; as many key/value heads as
+# heads, i.e. plain multi-head attention); set where the value is None, in sub-configs too.
+DERIVED: dict[str, tuple[str, Any]] = {
+    "head_dim": ("hidden_size // num_attention_heads",
+                 lambda c: c["hidden_size"] // c["num_attention_heads"]),
+    "num_key_value_heads": ("num_attention_heads", lambda c: c["num_attention_heads"]),
+}
+# Values one model type's default config leaves None, taken from its own documentation.
+PER_TYPE: dict[str, dict[str, tuple[str, Any]]] = {
+    "esm": {"vocab_size": ("33 (ESM-2's token vocabulary)", lambda c: 33),
+            "mask_token_id": ("32 (ESM-2's <mask>)", lambda c: 32),
+            "pad_token_id": ("1 (ESM-2's <pad>)", lambda c: 1)},
+    "lfm2_moe": {"layer_types": ("full attention in every layer (LFM2's default when none "
+                                 "is given)",
+                                 lambda c: ["full_attention"] * c["num_hidden_layers"])},
+}
 
 # Failure classes, in the order the report lists them.
 CLASSES = {
@@ -71,6 +88,7 @@ CLASSES = {
     "trace": "tracer: other failure (the real CPU run works)",
     "trace-unchecked": "tracer: failure not checked by a real run (model too large)",
     "timeout": "took longer than the timeout",
+    "wrong-params": "drawn, but with parameter totals other than the model's own",
 }
 
 
@@ -105,6 +123,25 @@ def shrink(d: dict[str, Any], depth: int = 0) -> dict[str, Any]:
                                                        any(k in value for k in LAYER_KEYS)):
             out[key] = shrink(value, depth + 1)
     return out
+
+
+def complete(model_type: str, d: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any],
+                                                                          list[str]]:
+    """``d`` with the :data:`DERIVED` and :data:`PER_TYPE` values filled in where they are
+    None (in sub-configs too), and the settings made, as ``key=rule`` strings."""
+    out = dict(d)
+    made: list[str] = []
+    rules = {**DERIVED, **PER_TYPE.get(model_type, {})} if depth == 0 else dict(DERIVED)
+    for key, (rule, make) in rules.items():
+        if key in out and out[key] is None:
+            with contextlib.suppress(Exception):
+                out[key] = make(out)
+                made.append(f"{key}={rule}")
+    for key, value in list(out.items()):
+        if isinstance(value, dict) and depth < 3 and "model_type" in value:
+            out[key], inner = complete(model_type, value, depth + 1)
+            made += [f"{key}.{m}" for m in inner]
+    return out, made
 
 
 def hf_items() -> list[str]:
@@ -166,6 +203,10 @@ def build_hf(model_type: str, device: str, small: bool = True) -> tuple[Any, Any
     if small:
         with contextlib.suppress(Exception):
             config = config_cls.from_dict(shrink(base.to_dict()))
+    completed, _ = complete(model_type, config.to_dict())
+    if completed != config.to_dict():  # listed in the report, per model
+        with contextlib.suppress(Exception):
+            config = config_cls.from_dict(completed)
     with torch.device(device):
         model = cls._from_config(config)
     return model.eval(), config, name
@@ -236,6 +277,12 @@ def attempt(item: str, small: bool, rec: dict[str, Any]) -> None:
         return
     rec["build_s"] = round(time.perf_counter() - t0, 3)
     rec["params"] = sum(p.numel() for p in model.parameters())
+    if rec["zoo"] == "hf":
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        _, made = complete(item, CONFIG_MAPPING[item]().to_dict())
+        if made:
+            rec["completed"] = made
     if small:
         rec["params_small"] = rec["params"]
     t1 = time.perf_counter()
@@ -248,6 +295,12 @@ def attempt(item: str, small: bool, rec: dict[str, Any]) -> None:
         rec.update(status="fail", kind=_classify(e), error=_line(e),
                    draw_s=round(time.perf_counter() - t1, 3))
     else:
+        drawn = d.graph.totals.params
+        if drawn != rec["params"]:  # a picture with the wrong totals is not counted
+            rec.update(status="fail", kind="wrong-params",
+                       error=f"the drawing counts {drawn:,} parameters, the model has "
+                             f"{rec['params']:,}", draw_s=round(time.perf_counter() - t1, 3))
+            return
         rec.update(status="ok", draw_s=round(time.perf_counter() - t1, 3),
                    tracer=d.tracer, inputs=d.graph.get_meta("inputs"),
                    boxes=len(d.graph.nodes),
@@ -383,9 +436,22 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "and no input, and laid out as SVG. Time per model is build + draw + layout, one "
         "process, one torch thread. Values a default config leaves unset but cannot do "
         "without are set: " + ", ".join(f"`{k}={v!r}`" for k, v in OVERRIDES.items())
-        + " (only where the default is None; pretrained backbones are never loaded).",
+        + " (only where the default is None; pretrained backbones are never loaded). "
+        "Sizes a default config leaves None are completed by transformers' own conventions "
+        + ", ".join(f"`{k} = {rule}`" for k, (rule, _) in DERIVED.items())
+        + ", and per model type " + ", ".join(
+            f"`{t}`: `{k}` = {rule}" for t, rules in PER_TYPE.items()
+            for k, (rule, _) in rules.items())
+        + "; the models each setting was made for are listed below. A drawing counts only "
+        "if its parameter total equals the model's own (`sum(p.numel() for p in "
+        "model.parameters())`).",
         "",
     ]
+    completed = [r for r in results if r.get("completed")]
+    if completed:
+        out += ["Settings made (model: setting): " + "; ".join(
+            f"`{r['item']}`: " + ", ".join(f"`{m}`" for m in r["completed"])
+            for r in completed) + ".", ""]
     for zoo, title in (("hf", "transformers AutoModel types"), ("timm", "timm, one model "
                                                                        "per module")):
         rows = [r for r in results if r["zoo"] == zoo]

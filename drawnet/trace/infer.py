@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -66,9 +67,11 @@ _DECODER_LIMITS = ("max_target_positions", "max_decoder_position_embeddings",
                    *_POSITION_LIMITS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Guess:
-    """One set of inputs for ``forward``: named tensors, non-tensor arguments, a note."""
+    """One set of inputs for ``forward``: named tensors, non-tensor arguments, a note.
+
+    Guesses compare by identity (their tensors have no single truth value)."""
 
     tensors: tuple[tuple[str, Any], ...]
     extra: tuple[tuple[str, Any], ...] = ()
@@ -181,7 +184,7 @@ def trace_inferred(model: Any, inferred: Inferred, *, kwargs: Mapping[str, Any] 
                 if _worth_retrying(e):
                     again.append(guess)
         fallback = next((i for i, g in enumerate(guesses) if g.note), None)
-        if fallback is not None and guesses[fallback] not in again:
+        if fallback is not None and all(g is not guesses[fallback] for g in again):
             # say how the fallback (one modality) failed too, not only the first guess
             also = f"{', '.join(n for n, _ in guesses[fallback].tensors)} alone"
             failure = failed[fallback]
@@ -277,35 +280,68 @@ _SKIP_MASKS = ("head_mask", "bool_masked_pos", "mask_time_indices", "input_masks
                "cross_attn_head_mask", "decoder_head_mask")
 
 
-class _Maker:
-    """Builds named inputs for one transformers model from its config.
+@dataclass(frozen=True)
+class _Plan:
+    """One way to lay out a model's inputs: the names to make, and a choice wherever
+    models of the same kind differ. Plans are tried in order; a wrong layout fails on
+    the meta device in a fraction of a second.
 
-    ``variant`` picks the layout of audio inputs where models differ: raw audio as
-    ``1×samples`` or ``1×channels×samples`` (codecs) or a spectrogram ``1×frames×bins``;
-    features as ``1×bins×frames`` (Whisper) or ``1×frames×bins``.
+    - ``audio``: raw audio as ``1×samples``, ``1×channels×samples`` (codecs), a
+      spectrogram ``1×frames×bins``, or hidden features ``1×frames×hidden`` (a model
+      without its feature encoder); features as ``1×bins×frames`` (Whisper),
+      ``1×frames×bins`` or ``1×1×frames×bins`` (CLAP);
+    - ``images``: 1: ``1×1×C×H×W`` (one image of a set), 2: a pair; 3: the patches of a
+      grid as ``N×C×P×P`` (for a Conv2d patch embedding); 4: patches of two frames each
+      where the config does not say how many;
+    - ``bins``: features per frame: the config's (0), 128 log-mel bins where it names
+      none (1), or the config's stacked 2 or 4 frames deep (2, 4);
+    - ``codebooks``: token ids with one column per audio codebook plus the text (Kyutai);
+    - ``hidden``: ``hidden_states`` inputs as ``1×tokens×hidden`` (0), channels first
+      ``1×hidden×frames`` (1), or raw audio ``1×channels×samples`` (2);
+    - ``note``: said in the graph when this plan is used; ``nocache``: ``use_cache=False``.
     """
 
-    def __init__(self, model: Any, seq_len: int | None, variant: int, *,
-                 image_variant: int = 0, grid: bool = False, flat: bool = False) -> None:
+    names: tuple[str, ...]
+    audio: int = 0
+    images: int = 0
+    bins: int = 0
+    codebooks: bool = False
+    hidden: int = 0
+    note: str = ""
+    nocache: bool = False
+
+
+class _Maker:
+    """Builds named inputs for one transformers model from its config, laid out as
+    ``plan`` says (see :class:`_Plan`)."""
+
+    def __init__(self, model: Any, seq_len: int | None, plan: _Plan, *,
+                 grid: bool = False, flat: bool = False) -> None:
         import torch
 
         self.model = model
         self.config = model.config
         self.seq_len = seq_len
-        self.variant = variant
+        self.plan = plan
+        self.variant = plan.audio
+        self.bins_rule = plan.bins
         self.used_seq_len = False
         self.gen = torch.Generator().manual_seed(0)
         self.float_dtype = _float_dtype(model)
         self.device = _input_device(model)
         self.text = _sub(self.config, ("text", "language", "llm", "thinker", "encoder"))
         self.vision = _sub(self.config, ("vision", "visual", "image", "backbone", "encoder"))
-        self.audio = _sub(self.config, ("audio", "speech", "encoder"))
+        self.audio = _sub(self.config, ("audio", "speech", "asr", "encoder"))
         self.decoder = _sub(self.config, ("decoder", "text", "language"))
         self.specials = _special_ids(self.config)
         self.frames = 0  # the time steps of the last audio input made
         self.samples = 0
         self.choices = 2 if type(model).__name__.endswith("ForMultipleChoice") else 0
-        self.image_variant = image_variant  # 1: 1×1×C×H×W (one image of a set), 2: a pair
+        self.image_variant = plan.images
+        params = _forward_params(model)
+        self.params = set(params)
+        # masks typed as booleans (``audio_mel_mask: torch.BoolTensor``) are made so
+        self.bool_masks = {n for n, p in params.items() if "bool" in str(p.annotation).lower()}
         self.grid = grid or _first(self.vision, ("temporal_patch_size",)) is not None
         self.flat = flat  # SigLIP 2: patches flattened, with their grid's shape
 
@@ -326,6 +362,19 @@ class _Maker:
         return 0
 
     def image_hw(self) -> tuple[int, int]:
+        """Height and width of one image: the config's size, with whole windows of patches
+        where attention runs in windows (RF-DETR), and SegGPT's half of a prompt pair."""
+        h, w = self._image_hw()
+        patch = _int(_first(self.vision, ("patch_size",)))
+        windows = _int(_first(self.vision, ("num_windows",)))
+        if patch and windows:
+            side = patch * windows
+            h, w = h + -h % side, w + -w % side
+        if "prompt_pixel_values" in self.params:  # the image and its prompt, stacked
+            h //= 2
+        return h, w
+
+    def _image_hw(self) -> tuple[int, int]:
         for cfg in self.vision:  # DepthPro: patches of patch_size at the smallest scale
             ratios = getattr(cfg, "scaled_images_ratios", None)
             patch = _int(getattr(cfg, "patch_size", None))
@@ -334,7 +383,8 @@ class _Maker:
                 return side, side
         size = None
         for cfg in self.vision:  # the most specific config that names a size wins
-            size = _first([cfg], ("image_size", "img_size", "input_size", "crop_size"))
+            size = _first([cfg], ("image_size", "img_size", "input_size", "crop_size",
+                                  "max_img_size"))
             timm_cfg = getattr(cfg, "pretrained_cfg", None)
             if size is None and isinstance(timm_cfg, Mapping):
                 size = timm_cfg.get("input_size")
@@ -390,14 +440,24 @@ class _Maker:
         import torch
 
         if name == "decoder_input_ids":
-            return self.ids(self.tokens(self.decoder, _DECODER_LIMITS),
-                            self.token_id(self.decoder))
+            ids = self.ids(self.tokens(self.decoder, _DECODER_LIMITS),
+                           self.token_id(self.decoder))
+            channels = _int(getattr(self.decoder[0], "num_channels", None)) \
+                if self.decoder[0] is not self.config else None
+            # Dia: one column of audio-codebook ids per channel
+            return ids[..., None].expand(*ids.shape, channels).contiguous() if channels \
+                else ids
+        if name == "input_ids" and self.plan.codebooks:  # Kyutai: text + each codebook
+            ids = self.ids(self.tokens(self.text), self.token_id(self.text))
+            columns = 1 + int(getattr(self.config, "num_codebooks", 0))
+            return ids[..., None].expand(*ids.shape, columns).contiguous()
         if name == "input_ids" or name.endswith("input_ids"):
             return self.ids(self.tokens(self.text), self.token_id(self.text))
         if self.grid and name in ("hidden_states", "pixel_values", "grid_thw",
                                   "image_grid_thw", "merge_sizes"):
             return self.patches(name)
-        if self.flat and name in ("pixel_values", "pixel_attention_mask", "spatial_shapes"):
+        if self.flat and name in ("pixel_values", "pixel_attention_mask", "spatial_shapes",
+                                  "pixel_position_ids"):
             return self.flat_patches(name)
         if name in ("prompt_pixel_values", "prompt_masks"):  # SegGPT: a prompt image pair
             return self.make("pixel_values", made)
@@ -429,21 +489,53 @@ class _Maker:
             return self.floats(1, length, dim) if dim else \
                 torch.zeros((1, length, 4), dtype=torch.long, device=self.device)
         if name.endswith("mask"):
-            return self.mask(name, made)
+            mask = self.mask(name, made)
+            return mask.bool() if mask is not None and name in self.bool_masks else mask
         if name == "encoder_hidden_states":
             width = _int(_first(self.text, ("encoder_hidden_size",))) or self.hidden()
             return self.floats(1, self.tokens(self.text), width)
         if name in ("states", "actions", "rewards", "returns_to_go", "timesteps"):
             return self.trajectory(name)
+        if name == "hidden_states" and self.plan.hidden == 1:  # channels first
+            return self.floats(1, self.hidden(), self.tokens(self.text))
+        if name == "hidden_states" and self.plan.hidden == 2:  # a codec's raw audio
+            channels = _int(_first(self.audio, ("channels", "audio_channels"))) or 1
+            return self.floats(1, channels, self.audio_samples())
         if name.endswith(("embeds", "hidden_states")) or name == "inputs":
             return self.floats(1, self.tokens(self.text), self.hidden())
+        if name == "latents":  # a codec's decoder: continuous latents, channels first
+            latent = _int(_first(self.audio, ("latent_dim", "hidden_size"))) or 512
+            return self.floats(1, latent, 32) if self.plan.hidden != 1 else \
+                self.floats(1, 32, latent)
+        if name == "classes_structure" and "classes_input_ids" in made:  # OmDet-Turbo
+            return torch.tensor([int(made["classes_input_ids"].shape[0])], dtype=torch.long,
+                                device=self.device)
+        if name == "lang_ids":  # X-MOD: the first of its languages' adapters
+            return torch.zeros((1,), dtype=torch.long, device=self.device)
+        if name == "target_sizes" and "pixel_values" in made:  # MiniCPM: patches per side
+            h, w = made["pixel_values"].shape[-2:]
+            patch = _int(_first(self.vision, ("patch_size",))) or 14
+            return torch.tensor([[int(h) // patch, int(w) // patch]], dtype=torch.int32,
+                                device=self.device)
         if name == "task_inputs":  # OneFormer: the task prompt's token ids
             length = _int(getattr(self.config, "task_seq_len", None)) or 77
             return self.ids(length, self.token_id(self.text))
         raise _CannotMake(name)
 
-    def raw_audio(self) -> Any:
+    def audio_samples(self) -> int:
+        """One second of audio, rounded up to whole frames of the model's total stride
+        where its config gives one as a product (``patch_sizes``, ``downsampling_ratios``)."""
         samples = self.sampling_rate() * AUDIO_SECONDS
+        ratios = _first(self.audio, ("patch_sizes", "downsampling_ratios"))
+        if isinstance(ratios, list | tuple) and ratios and all(_int(r) for r in ratios):
+            hop = 1
+            for r in ratios:
+                hop *= int(r)
+            samples += -samples % hop
+        return samples
+
+    def raw_audio(self) -> Any:
+        samples = self.audio_samples()
         self.samples = samples
         channels = _int(_first(self.audio, ("audio_channels", "channels")))
         codec = channels is not None or _first(
@@ -453,7 +545,11 @@ class _Maker:
         layouts = ["channels", "flat"] if codec else ["flat", "channels"]
         if bins:  # a spectrogram model (AST) names its mel bins
             layouts.insert(0 if _first(self.audio, ("max_length",)) else 2, "spectrogram")
+        layouts.append("hidden")  # a model without its feature encoder (SpeechT5Model)
         layout = layouts[min(self.variant, len(layouts) - 1)]
+        if layout == "hidden":
+            self.frames = FRAMES_PER_SECOND * AUDIO_SECONDS
+            return self.floats(1, self.frames, self.hidden())
         if layout == "spectrogram":
             self.frames = _int(_first(self.audio, ("max_length",))) or FRAMES_PER_SECOND
             return self.floats(1, self.frames, bins or 128)
@@ -473,15 +569,24 @@ class _Maker:
         in_channels = _int(_first(configs, ("input_channels",)))
         if per_channel and in_channels:
             bins = per_channel * in_channels
+        if self.bins_rule == 1 and not bins:
+            bins = 128
+        elif self.bins_rule in (2, 4):
+            bins = (bins or 80) * self.bins_rule
         bins = bins or 80
         source = _int(_first(configs, ("max_source_positions",)))
         whisper = bool(source) and _first(configs, ("num_mel_bins",)) is not None
         self.frames = 2 * source if whisper and source else FRAMES_PER_SECOND * AUDIO_SECONDS
+        if self.bins_rule in (2, 4):  # the same second, its frames stacked
+            self.frames //= self.bins_rule
         factor = _int(_first(configs, ("subsampling_factor",)))
         if factor and self.frames % factor:  # encoders that take whole subsampled steps
             self.frames += factor - self.frames % factor
         if name.startswith("decoder"):
             self.frames = self.tokens(self.decoder, _DECODER_LIMITS)
+            if self.variant == 4:  # SpeechT5Model: the decoder without its prenet
+                width = _int(_first(self.decoder, ("hidden_size", "d_model"))) or 768
+                return self.floats(1, self.frames, width)
         channels_first = whisper != bool(self.variant % 2)
         if self.variant >= 2:  # a single-channel image of the spectrogram (CLAP)
             return self.floats(1, 1, self.frames, bins)
@@ -551,6 +656,13 @@ class _Maker:
 
         patches = _int(_first(self.vision, ("num_patches",))) or 256
         side = max(1, int(patches ** 0.5))
+        pool = _int(_first(self.vision, ("pooling_kernel_size",)))
+        if pool:  # Gemma 4 pools k×k patches: whole pools per side
+            side += -side % pool
+        if name == "pixel_position_ids":  # Gemma 4: each patch's (x, y)
+            ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+            grid = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+            return grid[None].to(self.device)
         if name == "spatial_shapes":
             return torch.tensor([[side, side]], dtype=torch.long, device=self.device)
         if name == "pixel_attention_mask":
@@ -579,8 +691,12 @@ class _Maker:
             return torch.tensor([[1, side, side]], dtype=torch.long, device=self.device)
         if name == "merge_sizes":
             return torch.tensor([merge], dtype=torch.long, device=self.device)
-        temporal = _int(_first(self.vision, ("temporal_patch_size",))) or 2
+        # frames per patch: the config's, else one (a tower for still images) or two
+        temporal = _int(_first(self.vision, ("temporal_patch_size", "patch_temporal"))) or (
+            2 if self.image_variant == 4 else 1)
         patch = _int(_first(self.vision, ("patch_size",))) or 14
+        if self.image_variant == 3:  # each patch as a small image, for a Conv2d (Kimi)
+            return self.floats(side * side, self.channels(), patch, patch)
         return self.floats(side * side, self.channels() * temporal * patch * patch)
 
 
@@ -613,12 +729,14 @@ def _forward_params(model: Any) -> dict[str, inspect.Parameter]:
 
 
 def _companions(full: list[str], params: Mapping[str, inspect.Parameter]) -> list[str]:
-    """Optional inputs some models still need beside ``full``: masks, layout boxes."""
+    """Optional inputs some models still need beside ``full``: masks, layout boxes, the
+    language of a model with one adapter per language, the patch grid of an image."""
     out = []
     for name in params:
         if name in full or name in _SKIP_MASKS or name.startswith("decoder_"):
             continue
-        boxes = name == "bbox" and "input_ids" in full
+        boxes = (name == "bbox" and "input_ids" in full) or name == "lang_ids" or (
+            name == "target_sizes" and "pixel_values" in full)
         mask = name.endswith("mask") and (
             name in ("attention_mask", "padding_mask", "pixel_mask")
             or any(name.startswith(f) for f in full)
@@ -649,7 +767,11 @@ def _transformers(model: Any, seq_len: int | None) -> Inferred:
     if "states" in wanted:
         full += [n for n in ("actions", "rewards", "returns_to_go", "timesteps")
                  if n in params and n not in full]
-    extras = _companions(full, params)
+    grid = any(n in required for n in ("grid_thw", "image_grid_thw"))
+    flat = "spatial_shapes" in params or "pixel_position_ids" in params
+    if "spatial_shapes" in params and "pixel_values" in full:
+        full += [n for n in ("pixel_attention_mask", "spatial_shapes") if n not in full]
+    extras = [n for n in _companions(full, params) if n not in full]
     audio = any(n in _AUDIO for n in full)
     left_out = [n for n in full if n not in wanted]
     note = (
@@ -658,33 +780,41 @@ def _transformers(model: Any, seq_len: int | None) -> Inferred:
         "no-compute trace cannot place; pass input_data with all of them (and a model "
         "with real weights) to draw that part"
     )
-    plans: list[tuple[list[str], int, str]] = [(full, 0, "")]
+    every = (*full, *extras)
+    plans: list[_Plan] = [_Plan(tuple(full))]
     if left_out:
-        plans.append((wanted, 0, note))
+        plans.append(_Plan(tuple(wanted), note=note))
     if extras:
-        plans.append((full + extras, 0, ""))
-    for variant in (1, 2, 3) if audio else ():
-        plans.append((full, variant, ""))
+        plans.append(_Plan(every))
+    for layout in (1, 2, 3, 4) if audio else ():
+        plans.append(_Plan(tuple(full), audio=layout))
         if extras:
-            plans.append((full + extras, variant, ""))
-    if "pixel_values" in full:
-        plans += [(full, 10, ""), (full, 20, "")]  # image sets: 1×1×C×H×W, 1×2×C×H×W
+            plans.append(_Plan(every, audio=layout))
+    if any(n in ("input_features", "audio_mel") for n in full):
+        # 128 log-mel bins when the config names none; frames stacked 2 or 4 deep
+        plans += [_Plan(tuple(full), audio=layout, bins=rule)
+                  for rule in (1, 2, 4) for layout in (0, 1)]
+    if "pixel_values" in full:  # image sets: 1×1×C×H×W, 1×2×C×H×W
+        plans += [_Plan(tuple(full), images=1), _Plan(tuple(full), images=2)]
     if "use_cache" in params:
         # Hybrid (attention + state-space) models may fail to make their cache from a
         # default config; the architecture is the same without it.
-        plans += [(names, variant, why + "|nocache") for names, variant, why in plans[:2]]
-    grid = any(n in required for n in ("grid_thw", "image_grid_thw"))
-    flat = "spatial_shapes" in params
-    if flat and "pixel_values" in full:
-        full += [n for n in ("pixel_attention_mask", "spatial_shapes") if n not in full]
+        plans += [dataclasses.replace(p, nocache=True) for p in plans[:2]]
+    if grid and _first(_sub(config, ("vision", "visual")), (
+            "temporal_patch_size", "patch_temporal")) is None:
+        # patches of two frames each, or as small images for a Conv2d embedding
+        plans += [_Plan(tuple(full), images=4), _Plan(tuple(full), images=3)]
+    if "input_ids" in full and _int(getattr(config, "num_codebooks", None)) and \
+            _int(getattr(config, "codebook_vocab_size", None)):
+        plans.append(_Plan(tuple(full), codebooks=True))
+    if "hidden_states" in full or "latents" in full:
+        plans += [_Plan(tuple(full), hidden=1), _Plan(tuple(full), hidden=2)]
     guesses: list[Guess] = []
     used_seq_len = False
-    for names, variant, why_ in plans:
-        why, _, nocache = why_.partition("|")
-        maker = _Maker(model, seq_len, variant % 10, image_variant=variant // 10,
-                       grid=grid, flat=flat)
+    for plan in plans:
+        maker = _Maker(model, seq_len, plan, grid=grid, flat=flat)
         made: dict[str, Any] = {}
-        for name in names:
+        for name in plan.names:
             try:
                 t = maker.make(name, made)
             except _CannotMake:
@@ -696,8 +826,8 @@ def _transformers(model: Any, seq_len: int | None) -> Inferred:
             if t is not None:
                 made[name] = t
         used_seq_len = used_seq_len or maker.used_seq_len
-        extra = (("use_cache", False),) if nocache else ()
-        guess = Guess(tuple(made.items()), extra, note=why)
+        extra = (("use_cache", False),) if plan.nocache else ()
+        guess = Guess(tuple(made.items()), extra, note=plan.note)
         if guess.tensors and (guess.describe(), extra) not in [
                 (g.describe(), g.extra) for g in guesses]:
             guesses.append(guess)
