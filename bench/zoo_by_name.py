@@ -83,7 +83,8 @@ CLASSES = {
     "backend": "needs a package that is not installed",
     "build": "the model cannot be built from its default config",
     "infer": "drawnet cannot infer an input the model requires",
-    "model": "the model fails on the inferred inputs in a real CPU run too",
+    "model": "the model fails on the inferred inputs in a real CPU run too (too large to "
+             "run: the failing op, replayed on CPU, raises too)",
     "data-dependent": "tracer: data-dependent control flow or values (.item(), masks, MoE)",
     "trace": "tracer: other failure (the real CPU run works)",
     "trace-unchecked": "tracer: failure not checked by a real run (model too large)",
@@ -182,8 +183,11 @@ def _line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"[:400]
 
 
-def build_hf(model_type: str, device: str, small: bool = True) -> tuple[Any, Any, str]:
-    """(model, config, class name) for one AutoModel type; ``small``: layers shrunk."""
+def build_hf(model_type: str, device: str, small: bool = True
+             ) -> tuple[Any, Any, str, list[str]]:
+    """(model, config, class name, settings made) for one AutoModel type; ``small``:
+    layers shrunk. The :data:`DERIVED` and :data:`PER_TYPE` settings are made only when
+    the default config cannot build the model without them."""
     import torch
     import transformers
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
@@ -203,13 +207,21 @@ def build_hf(model_type: str, device: str, small: bool = True) -> tuple[Any, Any
     if small:
         with contextlib.suppress(Exception):
             config = config_cls.from_dict(shrink(base.to_dict()))
-    completed, _ = complete(model_type, config.to_dict())
-    if completed != config.to_dict():  # listed in the report, per model
-        with contextlib.suppress(Exception):
+    try:
+        with torch.device(device):
+            model = cls._from_config(config)
+        return model.eval(), config, name, []
+    except Exception as e:
+        completed, made = complete(model_type, config.to_dict())
+        if not made:
+            raise
+        try:
             config = config_cls.from_dict(completed)
-    with torch.device(device):
-        model = cls._from_config(config)
-    return model.eval(), config, name
+            with torch.device(device):
+                model = cls._from_config(config)
+        except Exception:
+            raise e from None  # the default config's own failure
+        return model.eval(), config, name, made  # listed in the report, per model
 
 
 def build_timm(name: str, device: str) -> Any:
@@ -230,7 +242,7 @@ def real_check(item: str, limit: int) -> dict[str, Any]:
     if item.startswith("timm:"):
         model = build_timm(item[5:], "cpu")
     else:
-        model, _, _ = build_hf(item, "cpu", small=True)
+        model, _, _, _ = build_hf(item, "cpu", small=True)
     try:
         guesses = infer_inputs(model).guesses
     except Exception as e:
@@ -267,7 +279,9 @@ def attempt(item: str, small: bool, rec: dict[str, Any]) -> None:
             model = build_timm(item[5:], "meta")
             rec["class"] = type(model).__name__
         else:
-            model, _, rec["class"] = build_hf(item, "meta", small)
+            model, _, rec["class"], made = build_hf(item, "meta", small)
+            if made:
+                rec["completed"] = made
     except Timeout:
         raise
     except Exception as e:
@@ -277,12 +291,6 @@ def attempt(item: str, small: bool, rec: dict[str, Any]) -> None:
         return
     rec["build_s"] = round(time.perf_counter() - t0, 3)
     rec["params"] = sum(p.numel() for p in model.parameters())
-    if rec["zoo"] == "hf":
-        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-        _, made = complete(item, CONFIG_MAPPING[item]().to_dict())
-        if made:
-            rec["completed"] = made
     if small:
         rec["params_small"] = rec["params"]
     t1 = time.perf_counter()
@@ -331,7 +339,11 @@ def run_one(item: str, timeout: float, real_limit: int) -> dict[str, Any]:
     if rec["status"] == "fail" and rec["kind"] in ("data-dependent", "trace", "infer"):
         params = rec.get("params_small", rec.get("params", 0))
         if params > real_limit:
-            if rec["kind"] != "infer":
+            if rec["kind"] != "infer" and any(m in rec.get("error", "") for m in REPLAYED):
+                # too large to run for real: drawnet replayed the failing op on CPU tensors
+                # of the same shapes, and torch raised there too (drawnet.trace.failfast)
+                rec.update(kind="model", real_run="replayed")
+            elif rec["kind"] != "infer":
                 rec["kind"] = "trace-unchecked"
         else:
             signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -396,6 +408,8 @@ def drive(items: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
 
 # -- report ---------------------------------------------------------------------------------
 
+REPLAYED = ("a real run stops there too", "a real run would stop there too")
+"""What drawnet's error says when torch raised on CPU too for the op the meta run failed in."""
 TRACER_CLASSES = ("data-dependent", "trace", "trace-unchecked", "timeout")
 _CAUSES = (
     ("Tensor.item() cannot", "`.item()` on a meta tensor (a value read in Python)"),
@@ -437,7 +451,8 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "process, one torch thread. Values a default config leaves unset but cannot do "
         "without are set: " + ", ".join(f"`{k}={v!r}`" for k, v in OVERRIDES.items())
         + " (only where the default is None; pretrained backbones are never loaded). "
-        "Sizes a default config leaves None are completed by transformers' own conventions "
+        "Where a default config cannot build its model because it leaves a size None, the "
+        "size is completed by transformers' own conventions "
         + ", ".join(f"`{k} = {rule}`" for k, (rule, _) in DERIVED.items())
         + ", and per model type " + ", ".join(
             f"`{t}`: `{k}` = {rule}" for t, rules in PER_TYPE.items()
@@ -506,6 +521,9 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 real = r.get("real_run", "")
                 if real == "fail":
                     real = f"fails: {r.get('real_error', '')[:160]}"
+                elif real == "replayed":
+                    real = (f"not run ({r.get('params_small', r.get('params', 0)):,} "
+                            "parameters); the failing op, replayed on CPU, raises too")
                 elif real == "ok":
                     real = f"runs; drawing the real model: {r.get('real_draw', '?')[:120]}"
                 reason = r.get("error", "").replace("|", "\\|")[:220]

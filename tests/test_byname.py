@@ -334,3 +334,104 @@ def test_a_model_with_one_tensor_left_on_cpu_counts_as_meta() -> None:
     model.register_parameter("stray", torch.nn.Parameter(torch.zeros(3)))
     assert auto_order(model) == ("meta", "export")
     assert drawnet.draw_model(model).tracer == "meta"
+
+
+# -- values the meta run reads, for models built on meta -------------------------------
+
+class _Packed(torch.nn.Module):
+    """Splits rows into runs whose lengths come from a grid, as vision towers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        lengths = torch.repeat_interleave(grid[:, 1] * grid[:, 2], grid[:, 0])
+        parts = torch.split(self.proj(x), lengths.tolist())
+        return torch.cat([p.sum(0, keepdim=True) for p in parts])
+
+
+def test_lengths_repeated_from_a_grid_keep_their_values() -> None:
+    model = _meta(_Packed)
+    grid = torch.tensor([[2, 1, 3]])  # two frames of 1×3 patches: runs of 3 and 3
+    g = drawnet.trace_model(model, input_data={"x": torch.randn(6, 4), "grid": grid},
+                            tracer="meta")
+    out = next(n for n in g.nodes if n.kind == "output")
+    assert out.inputs[0].shape == (2, 4)
+
+
+class _PadByBuffer(torch.nn.Module):
+    """Pads by amounts kept in 0-d integer buffers (as EnCodec's convolutions do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("left", torch.tensor(3), persistent=False)
+        self.register_buffer("right", torch.tensor(2), persistent=False)
+        self.conv = torch.nn.Conv1d(1, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.nn.functional.pad(x, (self.left, self.right)))
+
+
+def test_zero_dim_values_are_read_as_numbers_where_torch_reads_them() -> None:
+    # x is too large to be given a value, so the pad amounts are read on their own
+    g = drawnet.trace_model(_PadByBuffer(), [1, 1, 300_000], tracer="meta")
+    assert g.nodes[-1].inputs[0].shape == (1, 1, 300_003)
+
+
+def test_integer_buffers_of_a_meta_model_come_from_its_init_code() -> None:
+    from drawnet.trace.buffers import source_buffers
+
+    model = _meta(lambda: T.EncodecModel(T.EncodecConfig(
+        num_filters=4, hidden_size=16, num_residual_layers=1, upsampling_ratios=[2, 2],
+        codebook_size=16, codebook_dim=16, sampling_rate=2000)))
+    before = {n: (b, b.clone()) for n, b in model.named_buffers()}
+    values = source_buffers(model)
+    conv = model.encoder.layers[0]
+    assert int(values["encoder.layers.0.padding_total"]) == (
+        conv.conv.kernel_size[0] - conv.conv.stride[0])
+    for name, b in model.named_buffers():  # nothing of the model's is written
+        kept, copy = before[name]
+        assert b is kept
+        assert b.device.type == "meta" or torch.equal(b, copy)
+    d = drawnet.draw_model(model)
+    assert d.tracer == "meta"
+    assert d.graph.totals.params == sum(p.numel() for p in model.parameters())
+
+
+class _Checked(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+        self.experts = torch.nn.ModuleDict({f"expert_{i}": torch.nn.Linear(4, 4)
+                                            for i in range(2)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.proj(x)
+        torch._check_tensor_all(torch.isfinite(y), lambda: "not finite")
+        pick = torch.tensor(1)
+        return self.experts[f"expert_{pick}"](y)
+
+
+def test_checks_on_weight_values_are_assumed_and_said() -> None:
+    d = drawnet.draw_model(_meta(_Checked), [2, 4])
+    assert any("assumed a check holds" in n for n in d.notes)
+    drawn = {n.module_path for n in d.graph.nodes if n.module_path}
+    assert "experts.expert_1" in drawn
+    assert "experts.expert_0" not in drawn
+
+
+def test_speecht5_model_without_prenets_gets_hidden_features() -> None:
+    config = T.SpeechT5Config(encoder_layers=1, decoder_layers=1, hidden_size=32,
+                              encoder_attention_heads=2, decoder_attention_heads=2,
+                              encoder_ffn_dim=64, decoder_ffn_dim=64)
+    inputs = _input_nodes(drawnet.trace_model(_meta(lambda: T.SpeechT5Model(config))))
+    assert inputs["input_values"][0][-1] == 32
+    assert inputs["decoder_input_values"][0][-1] == 32
+
+
+def test_language_ids_are_given_to_a_model_with_adapters_per_language() -> None:
+    config = T.XmodConfig(num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
+                          intermediate_size=64)
+    inputs = _input_nodes(drawnet.trace_model(_meta(lambda: T.XmodModel(config))))
+    assert inputs["lang_ids"] == ((1,), "int64")

@@ -55,6 +55,9 @@ DEFAULT_IMAGE_SIZE = 224
 DEFAULT_SAMPLING_RATE = 16_000
 AUDIO_SECONDS = 1
 FRAMES_PER_SECOND = 100  # log-mel features with the usual 10 ms hop
+SERIES_STEPS = 512
+"""Past steps of a time series, at most (the config's ``context_length`` when shorter and
+the model takes any length; a model that needs its full context gets it)."""
 
 _MODALITIES = ("input_ids", "pixel_values", "pixel_values_videos", "input_features",
                "input_values")
@@ -298,6 +301,8 @@ class _Plan:
     - ``codebooks``: token ids with one column per audio codebook plus the text (Kyutai);
     - ``hidden``: ``hidden_states`` inputs as ``1×tokens×hidden`` (0), channels first
       ``1×hidden×frames`` (1), or raw audio ``1×channels×samples`` (2);
+    - ``short``: a time series of at most :data:`SERIES_STEPS` past steps, where the
+      config's context is longer (TimesFM: 16,384);
     - ``note``: said in the graph when this plan is used; ``nocache``: ``use_cache=False``.
     """
 
@@ -307,6 +312,7 @@ class _Plan:
     bins: int = 0
     codebooks: bool = False
     hidden: int = 0
+    short: bool = False
     note: str = ""
     nocache: bool = False
 
@@ -390,6 +396,11 @@ class _Maker:
                 size = timm_cfg.get("input_size")
             if size is not None:
                 break
+        if size is None:  # a timm model inside (TimmWrapper): its pretrained_cfg
+            timm_size = next((cfg["input_size"] for m in self.model.modules()
+                              if m is not self.model and (cfg := _timm_cfg(m)) is not None),
+                             None)
+            size = list(timm_size)[-2:] if timm_size else None
         if isinstance(size, Mapping):
             size = [size.get("height"), size.get("width")] if "height" in size else \
                 size.get("shortest_edge")
@@ -501,6 +512,10 @@ class _Maker:
         if name == "hidden_states" and self.plan.hidden == 2:  # a codec's raw audio
             channels = _int(_first(self.audio, ("channels", "audio_channels"))) or 1
             return self.floats(1, channels, self.audio_samples())
+        layers = getattr(self.config, "target_layer_ids", None)
+        if name == "context_hidden_states" and isinstance(layers, list | tuple) and layers:
+            # a drafter reads the hidden states of several layers of its target model
+            return self.floats(1, self.tokens(self.text), self.hidden() * len(layers))
         if name.endswith(("embeds", "hidden_states")) or name == "inputs":
             return self.floats(1, self.tokens(self.text), self.hidden())
         if name == "latents":  # a codec's decoder: continuous latents, channels first
@@ -608,6 +623,20 @@ class _Maker:
             t = made["input_values"]
             return self.ones(1, int(t.shape[1] if t.dim() == 3 and self.frames else
                                     t.shape[-1]))
+        if name == "pixel_attention_mask" and "pixel_values" in made and \
+                made["pixel_values"].dim() == 5:  # PI0: which of the cameras' images are there
+            return self.ones(*made["pixel_values"].shape[:2])
+        if name == "image_attention_mask" and "input_ids" in made and "pixel_values" in made:
+            # IDEFICS: which images each token attends to (every token, every image)
+            images = made["pixel_values"]
+            count = int(images.shape[1]) if images.dim() == 5 else 1
+            return self.ones(*made["input_ids"].shape, count)
+        if name == "image_embeds_position_mask" and "input_ids" in made:
+            # KOSMOS-2: the image's latent queries take the tokens after the first
+            queries = _int(getattr(self.config, "latent_query_num", None)) or 64
+            mask = self.ones(*made["input_ids"].shape) * 0
+            mask[..., 1:1 + queries] = 1
+            return mask
         ids = name.removesuffix("attention_mask") + "input_ids"
         if name.endswith("attention_mask") and ids in made:  # also qformer_, classes_...
             return self.ones(*made[ids].shape)
@@ -618,7 +647,9 @@ class _Maker:
         import torch
 
         cfg = self.config
-        context = _int(getattr(cfg, "context_length", None)) or 512
+        context = _int(getattr(cfg, "context_length", None)) or SERIES_STEPS
+        if self.plan.short:  # a long context repeats the same steps per patch
+            context = min(context, SERIES_STEPS)
         lags = getattr(cfg, "lags_sequence", None) or []
         past = context + (max(lags) if lags else 0)
         horizon = _int(getattr(cfg, "prediction_length", None)) or 24
@@ -738,7 +769,8 @@ def _companions(full: list[str], params: Mapping[str, inspect.Parameter]) -> lis
         boxes = (name == "bbox" and "input_ids" in full) or name == "lang_ids" or (
             name == "target_sizes" and "pixel_values" in full)
         mask = name.endswith("mask") and (
-            name in ("attention_mask", "padding_mask", "pixel_mask")
+            name in ("attention_mask", "padding_mask", "pixel_mask", "image_attention_mask",
+                     "pixel_attention_mask", "image_embeds_position_mask")
             or any(name.startswith(f) for f in full)
             or ("feature" in name and "input_features" in full)
             or (name.endswith("videos") and "pixel_values_videos" in full))
@@ -782,10 +814,15 @@ def _transformers(model: Any, seq_len: int | None) -> Inferred:
     )
     every = (*full, *extras)
     plans: list[_Plan] = [_Plan(tuple(full))]
+    if "past_values" in full and (_int(getattr(config, "context_length", None)) or 0) > \
+            SERIES_STEPS:
+        plans.insert(0, _Plan(tuple(full), short=True))
     if left_out:
         plans.append(_Plan(tuple(wanted), note=note))
     if extras:
         plans.append(_Plan(every))
+        if "pixel_values" in full:  # a set of images with its masks (IDEFICS)
+            plans.append(_Plan(every, images=1))
     for layout in (1, 2, 3, 4) if audio else ():
         plans.append(_Plan(tuple(full), audio=layout))
         if extras:
