@@ -435,3 +435,18 @@ def test_language_ids_are_given_to_a_model_with_adapters_per_language() -> None:
                           intermediate_size=64)
     inputs = _input_nodes(drawnet.trace_model(_meta(lambda: T.XmodModel(config))))
     assert inputs["lang_ids"] == ((1,), "int64")
+
+
+SAMPLES = Path(__file__).parent.parent / "samples" / "configs"
+
+
+@pytest.mark.parametrize("folder", ["bert-base-uncased", "clip-vit-base-patch32",
+                                    "whisper-tiny"])
+def test_sample_configs_render_without_input(folder: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"{folder}.svg"
+    code, stdout, err = cli(capsys, "render", f"hf:{SAMPLES / folder}", "-o", str(out))
+    assert code == 0, err
+    assert "inputs: " in stdout
+    model = load_hf(str(SAMPLES / folder))
+    assert drawnet.summary(model).total_params == sum(p.numel() for p in model.parameters())

@@ -13,7 +13,12 @@ come here. What is read, by kind of model:
   ``1×channels×image_size×image_size`` (224 when the config names no size); video
   ``1×num_frames×3×H×W``; raw audio one second at the config's ``sampling_rate``
   (16 kHz when it has none); log-mel features the window the encoder expects (Whisper:
-  its 30 s, ``2 × max_source_positions`` frames) or one second of 10 ms frames.
+  its 30 s, ``2 × max_source_positions`` frames) or one second of 10 ms frames. Vision
+  towers that take a grid of flattened patches (Qwen-VL's ``grid_thw``) get a 16×16
+  grid; masks are ones shaped after their input. Where models of one kind differ in
+  layout (features ``1×bins×frames`` or ``1×frames×bins``, patches of one or two frames,
+  an image or a set of images), each layout is one :class:`_Plan`, tried in order: a
+  wrong one fails on the meta device in a fraction of a second.
 - **timm** models: one image at ``pretrained_cfg['input_size']``.
 
 A generative vision- or audio-language model (LLaVA, Qwen2-VL, Gemma 3...) splices image

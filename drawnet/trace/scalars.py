@@ -8,7 +8,9 @@ CPU copy ("value") of every small tensor that can be computed without the weight
 
 - the inputs (the user's ``input_data``, or the values drawnet's real-run tracer fills in:
   seeded random floats, zero ids, true masks) and small integer or boolean buffers
-  (``position_ids``, masks), copied so the model is never touched; never the weights;
+  (``position_ids``, masks; for a transformers model on ``meta``, the values its own
+  init code writes, :mod:`drawnet.trace.buffers`), copied so the model is never
+  touched; never the weights;
 - tensors made in ``forward`` by factories (``torch.arange(n, device=x.device)``), and
   real CPU tensors the model makes (``torch.tensor([1., 2.])``), which the meta run then
   uses as meta tensors;
@@ -16,11 +18,12 @@ CPU copy ("value") of every small tensor that can be computed without the weight
   (:data:`LIMIT` elements): it runs for real on CPU and its meta result is made from the
   real one (same shape, strides and dtype), so the meta kernel is not run at all.
 
-Reads (``item``, ``bool``, ``tolist``, data-dependent shapes) of such values are answered
-exactly: the drawing is what a real run with these inputs draws, and ``graph.meta``
-notes that values were read. Where a value depends on the weights, nothing is guessed
+Reads (``item``, ``bool``, ``tolist``, data-dependent shapes, a 0-d tensor that an op
+reads as a number, such as ``F.pad``'s amounts) of such values are answered exactly:
+the drawing is what a real run with these inputs draws, and ``graph.meta`` notes that
+values were read. Where a value depends on the weights, nothing is guessed
 for a branch or a number (the meta trace stops as before and ``auto`` moves on), with
-two stated exceptions that keep the trace going and are recorded as notes:
+three stated exceptions that keep the trace going and are recorded as notes:
 
 - *counts*: ``nonzero``, one-argument ``torch.where``, ``masked_select``, boolean-mask
   indexing, ``unique``, ``bincount`` and ``repeat_interleave`` of a tensor without values
@@ -30,9 +33,13 @@ two stated exceptions that keep the trace going and are recorded as notes:
   choices (identity order for sorts). Mixture-of-experts routing is such a choice: which
   expert gets which token follows from the assumption, the number of routed tokens
   (``tokens × top_k``) does not depend on it. The note is written only when a value that
-  follows from the assumption is read.
+  follows from the assumption is read;
+- *checks*: the condition of ``torch._check_tensor_all`` (a check, not a branch: a real
+  run either goes on or raises) is assumed to hold.
 
-Public torch APIs only; nothing here touches the user's tensors.
+Public torch APIs only (and ``torch._check_tensor_all_with``, the function behind the
+documented ``torch._check_tensor_all``, recognised by its code object on the Python
+stack); nothing here touches the user's tensors.
 """
 
 from __future__ import annotations
