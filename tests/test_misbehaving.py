@@ -225,7 +225,7 @@ def test_sigint_at_any_moment_of_a_meta_trace_leaves_nothing() -> None:
     """Ctrl-C (a real SIGINT) at 25 moments spread over a meta trace."""
     from tests.models import residual_mlp_stack
 
-    model = residual_mlp_stack(12)
+    model = residual_mlp_stack(64)  # a trace long enough (~50 ms) for timers to land in
     model[3].norm.register_forward_hook(lambda m, a, o: None)
     before, globals_before = fingerprint(model), global_state()
     times = []
