@@ -36,6 +36,7 @@ def trace_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
 ) -> ir.Graph:
@@ -71,10 +72,22 @@ def trace_model(
         model, input_data, kwargs, mode = program_inputs(
             model, input_size, input_data, kwargs, mode)
     check_model(model)
+    if seq_len is not None and (input_size is not None or input_data is not None):
+        raise OptionError("seq_len sets the length of inferred inputs: with input_size or "
+                          "input_data, give the length in the shape instead")
+    if dtypes is not None and input_size is None and input_data is None:
+        raise OptionError("dtypes applies to input_size; pass input_size with it")
     with room_for(model) as levels:  # a model nested deeper than Python's stack allows
         try:
-            inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-            graph = trace(model, inputs, tracer=tracer, mode=mode)
+            if input_size is None and input_data is None:
+                from drawnet.trace.infer import infer_inputs, trace_inferred
+
+                inferred = infer_inputs(model, seq_len=seq_len)
+                graph = trace_inferred(model, inferred, kwargs=kwargs, tracer=tracer,
+                                       mode=mode)
+            else:
+                inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+                graph = trace(model, inputs, tracer=tracer, mode=mode)
         except TraceError as e:
             attach_partial_diagram(e)
             raise
@@ -234,6 +247,7 @@ def draw_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     orientation: str | None = None,
     tracer: str = "auto",
     depth: int | str | None = "auto",
@@ -262,7 +276,10 @@ def draw_model(
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
     (``"long"`` for token ids). ``tracer`` is 'auto', 'meta' (no compute), 'export'
     (``torch.export`` on fake tensors), 'eager' (a real run) or 'jit'; 'auto' tries them
-    in that order.
+    in that order. With neither ``input_size`` nor ``input_data``, a transformers or timm
+    model's inputs are inferred from its config (:mod:`drawnet.trace.infer`; ``seq_len``
+    sets the number of tokens) and named in ``graph.meta['inputs']``; any other model
+    gets an error saying what to pass.
 
     Picture (the defaults aim at the figure a paper would draw):
 
@@ -329,7 +346,8 @@ def draw_model(
         shown.stage("tracing the model")
         try:
             op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                                   dtypes=dtypes, tracer=tracer, mode=mode)
+                                   dtypes=dtypes, seq_len=seq_len, tracer=tracer,
+                                   mode=mode)
         except TraceError as e:  # the partial diagram, drawn as asked
             attach_partial_diagram(e, engine=engine, orientation=orientation or "LR",
                                    theme=theme, clusters=clusters, title=title, wrap=wrap,
@@ -496,6 +514,7 @@ def summary(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     depth: int | None = 3,
     columns: str | Sequence[str] = DEFAULT_COLUMNS,
     tracer: str = "auto",
@@ -527,7 +546,7 @@ def summary(
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                            dtypes=dtypes, tracer=tracer, mode=mode)
+                            dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
         shown.stage("counting")
         return build_summary(graph, depth=depth, columns=cols)
 
@@ -539,6 +558,7 @@ def model_stats(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
     progress: bool | Progress | None = None,
@@ -566,7 +586,7 @@ def model_stats(
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                            dtypes=dtypes, tracer=tracer, mode=mode)
+                            dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
         shown.stage("counting")
         return stats_frame(build_summary(graph, depth=None))
 
