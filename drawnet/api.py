@@ -9,7 +9,7 @@ from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, RenderError, TraceError, safe_repr
+from drawnet.errors import ModelTypeError, OptionError, RenderError, TraceError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
@@ -42,7 +42,9 @@ def trace_model(
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
-    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    ``model`` is an ``nn.Module``, a name (``"hf:<repo id or folder>"``, built on the meta
+    device from its config as the architecture the config names; ``"timm:<name>"``), or
+    a ``torch.export`` program (an ``ExportedProgram``,
     e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
     when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
     :func:`model_stats`. It may also be a :class:`~drawnet.traced.TracedModel` (from
@@ -68,6 +70,8 @@ def trace_model(
     if isinstance(model, TracedModel):
         given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
         return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
+    if isinstance(model, str):  # a model by name: built on meta from its config
+        model = _named_model(model)
     if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
         model, input_data, kwargs, mode = program_inputs(
             model, input_size, input_data, kwargs, mode)
@@ -98,6 +102,18 @@ def trace_model(
             ) from e
     check_dtypes(graph)
     return graph
+
+
+def _named_model(spec: str) -> Any:
+    """The model an ``hf:`` or ``timm:`` name stands for (see :mod:`drawnet.trace.hub`)."""
+    from drawnet.trace.hub import PREFIXES, is_named, load_named
+
+    if not is_named(spec):
+        raise ModelTypeError(
+            f"model {safe_repr(spec)} is a string, and drawnet takes a name only as "
+            f"{' or '.join(repr(p + '...') for p in PREFIXES)} (e.g. 'hf:bert-base-uncased', "
+            "'timm:resnet50'): pass an nn.Module, or name the model that way")
+    return load_named(spec)
 
 
 def attach_partial_diagram(error: TraceError, *, engine: str = "auto",

@@ -450,3 +450,18 @@ def test_sample_configs_render_without_input(folder: str, tmp_path: Path,
     assert "inputs: " in stdout
     model = load_hf(str(SAMPLES / folder))
     assert drawnet.summary(model).total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_python_calls_take_a_name() -> None:
+    import timm
+
+    d = drawnet.draw_model("timm:resnet18")
+    assert [n.outputs[0].shape for n in d.graph.nodes if n.kind == "input"] == [(1, 3, 224, 224)]
+    built = timm.create_model("resnet18", pretrained=False)
+    expected = sum(p.numel() for p in built.parameters())
+    assert drawnet.summary("timm:resnet18").total_params == expected
+
+
+def test_a_string_that_is_not_a_name_says_how_to_name_one() -> None:
+    with pytest.raises(drawnet.ModelTypeError, match="'hf:...' or 'timm:...'"):
+        drawnet.draw_model("resnet18", [1, 3, 224, 224])
