@@ -8,6 +8,7 @@ that they are shown, that the totals match the model's own parameter count.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -463,5 +464,5 @@ def test_python_calls_take_a_name() -> None:
 
 
 def test_a_string_that_is_not_a_name_says_how_to_name_one() -> None:
-    with pytest.raises(drawnet.ModelTypeError, match="'hf:...' or 'timm:...'"):
+    with pytest.raises(drawnet.ModelTypeError, match=re.escape("'hf:...' or 'timm:...'")):
         drawnet.draw_model("resnet18", [1, 3, 224, 224])
