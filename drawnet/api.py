@@ -418,6 +418,15 @@ def fit_layout(
         orientations = ["LR"] if not place.true_size else ["TB", "LR"]
 
     laid_out: dict[str, tuple[float, float, bytes | None, bool]] = {}  # by DOT text
+    emitted: dict[tuple[int, str, Any], tuple[ir.Graph, str]] = {}
+
+    def emit_once(g: ir.Graph, o: str, f: Any) -> str:
+        """``emit``, once per graph, orientation and fit (the kept try is not emitted
+        again)."""
+        key = (id(g), o, f)
+        if key not in emitted:
+            emitted[key] = (g, emit(g, o, f))  # the graph is kept, so its id stays its own
+        return emitted[key][1]
 
     def measure(g: ir.Graph, o: str, f: Any) -> tuple[float, float, bytes | None, bool]:
         """(width, height, the SVG if it may be kept, whether laid out)"""
@@ -427,7 +436,7 @@ def fit_layout(
             clearly_not = not f.fits(w / ESTIMATE_ERROR, h / ESTIMATE_ERROR, small)
             if clearly or clearly_not:
                 return w, h, None, False
-        source = emit(g, o, f)
+        source = emit_once(g, o, f)
         if f.true_size:  # measure the drawing before Graphviz scales it to the page
             source = re.sub(r', size="[\d.,]+"', "", source, count=1)
         if source not in laid_out:  # a shorter row often changes nothing
@@ -442,7 +451,7 @@ def fit_layout(
         runs = layouts if layouts is not None else stack.enter_context(
             render.Layouts(engine=engine))
         _try_fits(graph, place, orientations, may_close, measure, small, tried)
-        return _chosen(tried, place, orientation, small, emit, runs)
+        return _chosen(tried, place, orientation, small, emit_once, runs)
 
 
 def _chosen(tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]],

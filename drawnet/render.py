@@ -513,6 +513,11 @@ def titles_not_links(svg: bytes) -> bytes:
     return b"".join(out)
 
 
+FRESH_TRIES = 1
+"""Tries laid out by a Graphviz process of their own (exact, about 10 ms each to start
+and load fonts) before the rest share the last one (about 3 ms each, measured only).
+One: when the first try is not kept, the search usually goes on for a few more, and a
+fresh process for the one kept costs less than a fresh process for each."""
 _END_OF_TRY = b"digraph end_of_try {}\n"
 _SVG_END = b"</svg>\n"
 _STREAMS: dict[str, bool] = {}
@@ -525,22 +530,22 @@ class Layouts:
     """Lay out a series of DOT texts as SVG, as fitting a picture does: several tries that
     are only measured, then the one picture kept. Use it as a context manager.
 
-    With the system ``dot`` (on POSIX) a Graphviz process is started when this is made,
-    so that it is ready by the time the first DOT text is: starting ``dot`` takes about
-    10 ms, laying out a picture of 40 boxes about 3 ms. The first graph a process reads
-    comes out byte for byte as :func:`render` makes it; when more tries follow, one
-    process lays them all out, fed one graph at a time (each followed by an empty graph,
-    so that a graph cut short is a syntax error, not a wait) and answering each with its
-    SVG.
-    Those later SVGs have the same layout and size but not the same bytes (Graphviz
-    numbers the graphs it reads and orders clusters by address), so they are only
-    measured, and :meth:`final` lays out the picture kept in a process of its own,
-    started while the tries run. Until a ``dot`` has answered graph by graph once in this
-    Python process, its first try reads its whole input as :func:`render` feeds it, and
-    the shared process must answer within ``patience`` seconds or ten times that first
-    layout's time (whichever is longer). Any trouble with a shared process ends it, and
-    the remaining layouts run as :func:`render` runs them (which also reports any error).
-    The embedded engines start in a few milliseconds and get one run each.
+    With the system ``dot`` (on POSIX), each Graphviz process is started before it is
+    needed (the first when this is made, the next as soon as one is taken), so that it is
+    running by the time its DOT text is ready. Starting ``dot`` and loading its fonts
+    takes about 10 ms, laying out a picture of 40 boxes about 3 ms. The first graph a
+    process reads comes out byte for byte as :func:`render` makes it, so the first
+    :data:`FRESH_TRIES` tries (one of which is usually kept) get a process each; later
+    tries share the last one, fed one graph at a time (each followed by an empty graph,
+    so that a graph cut short is a syntax error, not a wait). Those later SVGs have the
+    same layout and size but not the same bytes (Graphviz numbers the graphs it reads and
+    orders clusters by address), so they are only measured, and :meth:`final` lays out
+    the picture kept in a fresh process. Until a ``dot`` has answered graph by graph once
+    in this Python process, its tries read their whole input as :func:`render` feeds it,
+    until the shared one, which must answer within ``patience`` seconds or ten times the
+    first layout's time (whichever is longer). Any trouble with a shared process ends it,
+    and the remaining layouts run as :func:`render` runs them (which also reports any
+    error). The embedded engines start in a few milliseconds and get one run each.
 
     Example:
         >>> with Layouts() as layouts:
@@ -561,6 +566,7 @@ class Layouts:
         # a process that has read nothing yet: the next exact picture is laid out there
         self._fresh = self._spawn()
         self._stream: subprocess.Popen[bytes] | None = None
+        self._retired: list[subprocess.Popen[bytes]] = []
         self._stream_graphs = 0
         self._broken = False
         self._timed_out = False
@@ -578,36 +584,48 @@ class Layouts:
         what :func:`render` gives (with ``embed_fonts=False``)."""
         tries, self._tries = self._tries, self._tries + 1
         exe = self._exe
-        if exe is None:
+        known = None if exe is None else _STREAMS.get(exe)
+        if exe is None or known is False or self._broken:
             return self._render(dot_source), True
-        known = _STREAMS.get(exe)
-        data: bytes | None = None
         start = time.perf_counter()
-        if tries == 0:
-            proc, self._fresh = self._fresh, None
-            if known and proc is not None:  # it stays, to lay out the later tries
-                self._stream = proc
-                data = self._from_stream(dot_source, self.timeout, known=True)
+        limit: float | None = None
+        if tries < FRESH_TRIES or self._stream is None:
+            # a process of its own, started beforehand: its picture is exact, so the
+            # first tries (one of which is usually kept) need no layout again
+            proc = self._fresh if self._fresh is not None else self._spawn()
+            self._fresh = self._spawn()  # for the next try, or for final()
+            data: bytes | None = None
+            if proc is not None and (known or tries > 0):
+                self._retire(self._stream)
+                self._stream, self._stream_graphs = proc, 0  # it stays for the next tries
+                limit = self._limit(known)
+                data = self._from_stream(dot_source, limit, known=bool(known))
+                if data is not None:
+                    _STREAMS[exe] = True
             elif proc is not None:
                 data = self._one_shot(proc, dot_source)
-            self._first_time = time.perf_counter() - start
-            return (data, True) if data is not None else (self._render(dot_source), True)
-        if self._fresh is None:
-            self._fresh = self._spawn()  # for final(), ready by the time it is called
-        limit: float | None = None
-        if not self._broken and known is not False:
-            limit = self.timeout if known else max(self.patience, 10 * self._first_time)
-            if limit is not None and self.timeout is not None:
-                limit = min(limit, self.timeout)
+            if tries == 0:
+                self._first_time = time.perf_counter() - start
+            if data is not None:
+                return data, True
+        else:
+            limit = self._limit(known)
             data = self._from_stream(dot_source, limit, known=bool(known))
             if data is not None:
-                _STREAMS[exe] = True
-                return data, self._stream_graphs == 1
+                return data, False
         start = time.perf_counter()
         data = self._render(dot_source)
         if self._timed_out and limit is not None and time.perf_counter() - start < limit / 2:
             _STREAMS[exe] = False  # it lays out quickly but never answered: no streaming
         return data, True
+
+    def _limit(self, known: bool | None) -> float | None:
+        """How long a shared process may take to answer: the layout's own time limit
+        once this ``dot`` is known to answer graph by graph, else the patience."""
+        if known:
+            return self.timeout
+        limit = max(self.patience, 10 * self._first_time)
+        return limit if self.timeout is None else min(limit, self.timeout)
 
     def final(self, dot_source: str) -> bytes:
         """The picture kept, as :func:`render` makes it (fonts embedded), laid out by a
@@ -622,10 +640,23 @@ class Layouts:
 
     def close(self) -> None:
         """End the Graphviz processes this started."""
-        for proc in (self._stream, self._fresh):
-            if proc is not None:
-                _end(proc)
+        self._retire(self._stream)
+        self._retire(self._fresh)
         self._stream = self._fresh = None
+        for proc in self._retired:
+            _end(proc)
+        self._retired.clear()
+
+    def _retire(self, proc: subprocess.Popen[bytes] | None) -> None:
+        """Let ``proc`` end (its input closed); it is waited for by :meth:`close`."""
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
+        self._retired.append(proc)
 
     def _render(self, dot_source: str) -> bytes:
         return render(dot_source, "svg", engine=self.engine, timeout=self.timeout,
