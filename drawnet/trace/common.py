@@ -199,17 +199,26 @@ def pick_path(paths: tuple[str, ...], parent: str | None) -> str:
     return below[0] if below else paths[0]
 
 
-_DTYPE_NAMES: dict[Any, str] = {}
-"""torch dtype -> its name without ``torch.``: a cache, as every op asks."""
+_METAS: dict[tuple[Any, Any], ir.TensorMeta] = {}
+"""(shape, dtype) -> its IR metadata: a cache, as every op and module call asks (the
+metadata is immutable, so one object serves every tensor of that shape and dtype)."""
+_MAX_METAS = 1 << 16
 
 
 def tensor_meta(t: Any) -> ir.TensorMeta:
     """Shape and dtype of a tensor as IR metadata."""
-    dtype = t.dtype
-    name = _DTYPE_NAMES.get(dtype)
-    if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
-    return ir.TensorMeta(tuple(map(int, t.shape)), name)
+    shape, dtype = t.shape, t.dtype
+    try:
+        return _METAS[shape, dtype]
+    except KeyError:
+        pass
+    except TypeError:  # symbolic sizes are not hashable
+        return ir.TensorMeta(tuple(map(int, shape)), str(dtype).removeprefix("torch."))
+    meta = ir.TensorMeta(tuple(map(int, shape)), str(dtype).removeprefix("torch."))
+    if len(_METAS) >= _MAX_METAS:
+        _METAS.clear()
+    _METAS[shape, dtype] = meta
+    return meta
 
 
 def flatten_tensors(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
