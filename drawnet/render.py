@@ -531,21 +531,22 @@ class Layouts:
     are only measured, then the one picture kept. Use it as a context manager.
 
     With the system ``dot`` (on POSIX), each Graphviz process is started before it is
-    needed (the first when this is made, the next as soon as one is taken), so that it is
-    running by the time its DOT text is ready. Starting ``dot`` and loading its fonts
-    takes about 10 ms, laying out a picture of 40 boxes about 3 ms. The first graph a
-    process reads comes out byte for byte as :func:`render` makes it, so the first
-    :data:`FRESH_TRIES` tries (one of which is usually kept) get a process each; later
-    tries share the last one, fed one graph at a time (each followed by an empty graph,
-    so that a graph cut short is a syntax error, not a wait). Those later SVGs have the
-    same layout and size but not the same bytes (Graphviz numbers the graphs it reads and
-    orders clusters by address), so they are only measured, and :meth:`final` lays out
-    the picture kept in a fresh process. Until a ``dot`` has answered graph by graph once
-    in this Python process, its tries read their whole input as :func:`render` feeds it,
-    until the shared one, which must answer within ``patience`` seconds or ten times the
-    first layout's time (whichever is longer). Any trouble with a shared process ends it,
-    and the remaining layouts run as :func:`render` runs them (which also reports any
-    error). The embedded engines start in a few milliseconds and get one run each.
+    needed (the first when this is made, the one for the kept picture when a second try
+    shows that a search is on), so that it is running by the time its DOT text is ready.
+    Starting ``dot`` and loading its fonts takes about 10 ms, laying out a picture of 40
+    boxes about 3 ms. The first graph a process reads comes out byte for byte as
+    :func:`render` makes it, so the first :data:`FRESH_TRIES` tries (one of which is
+    usually kept) get a process each; later tries share the last one, fed one graph at a
+    time (each followed by an empty graph, so that a graph cut short is a syntax error,
+    not a wait). Those later SVGs have the same layout and size but not the same bytes
+    (Graphviz numbers the graphs it reads and orders clusters by address), so they are
+    only measured, and :meth:`final` lays out the picture kept in a fresh process. Until
+    a ``dot`` has answered graph by graph once in this Python process, its tries read
+    their whole input as :func:`render` feeds it, until the shared one, which must answer
+    within ``patience`` seconds or ten times the first layout's time (whichever is
+    longer). Any trouble with a shared process ends it, and the remaining layouts run as
+    :func:`render` runs them (which also reports any error). The embedded engines start
+    in a few milliseconds and get one run each.
 
     Example:
         >>> with Layouts() as layouts:
@@ -592,8 +593,11 @@ class Layouts:
         if tries < FRESH_TRIES or self._stream is None:
             # a process of its own, started beforehand: its picture is exact, so the
             # first tries (one of which is usually kept) need no layout again
-            proc = self._fresh if self._fresh is not None else self._spawn()
-            self._fresh = self._spawn()  # for the next try, or for final()
+            proc, self._fresh = self._fresh, None
+            if proc is None:
+                proc = self._spawn()
+            if tries > 0:  # a search: final() will want a process of its own
+                self._fresh = self._spawn()
             data: bytes | None = None
             if proc is not None and (known or tries > 0):
                 self._retire(self._stream)
@@ -609,6 +613,8 @@ class Layouts:
             if data is not None:
                 return data, True
         else:
+            if self._fresh is None:  # a search: final() will want a process of its own
+                self._fresh = self._spawn()
             limit = self._limit(known)
             data = self._from_stream(dot_source, limit, known=bool(known))
             if data is not None:
