@@ -441,3 +441,19 @@ def test_layouts_with_a_dot_that_reads_all_its_input_first(
             assert exact
             assert svg == R.render(source, embed_fonts=False)
     assert R._STREAMS.get(str(fake)) is False  # learnt: no graph-by-graph answers
+
+
+def test_layouts_with_a_broken_system_dot(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = shutil.which
+
+    def which(name: str, mode: int = os.F_OK | os.X_OK, path: str | None = None) -> str | None:
+        return sys.executable if name == "dot" else real_which(name, mode, path)
+
+    monkeypatch.setattr(shutil, "which", which)
+    with R.Layouts() as layouts:  # every try falls back to render(): graphviz-pure here
+        for source in _tries()[:3]:
+            svg, exact = layouts.svg(source)
+            assert exact
+            assert b"(graphviz-pure)" in svg
+        assert layouts.final(DOT) == R.render(DOT)
+    assert not R._STREAMS.get(sys.executable)
