@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import OptionError, TraceError, safe_repr
+from drawnet.errors import ModelTypeError, OptionError, TraceError, safe_repr
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
@@ -40,12 +40,15 @@ def trace_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
 ) -> ir.Graph:
     """Trace ``model`` and return the op-level IR graph (before any pass).
 
-    ``model`` is an ``nn.Module``, or a ``torch.export`` program (an ``ExportedProgram``,
+    ``model`` is an ``nn.Module``, a name (``"hf:<repo id or folder>"``, built on the meta
+    device from its config as the architecture the config names; ``"timm:<name>"``), or
+    a ``torch.export`` program (an ``ExportedProgram``,
     e.g. from :func:`drawnet.load_program`), which is drawn with its stored example inputs
     when no inputs are given. The same holds for :func:`draw_model`, :func:`summary` and
     :func:`model_stats`. It may also be a :class:`~drawnet.traced.TracedModel` (from
@@ -71,14 +74,28 @@ def trace_model(
     if isinstance(model, TracedModel):
         given = any(v is not None for v in (input_size, input_data, kwargs, dtypes))
         return reuse(model, inputs_given=given, tracer=tracer, mode=mode)
+    if isinstance(model, str):  # a model by name: built on meta from its config
+        model = _named_model(model)
     if is_program(model):  # a torch.export program, e.g. from drawnet.load_program
         model, input_data, kwargs, mode = program_inputs(
             model, input_size, input_data, kwargs, mode)
     check_model(model)
+    if seq_len is not None and (input_size is not None or input_data is not None):
+        raise OptionError("seq_len sets the length of inferred inputs: with input_size or "
+                          "input_data, give the length in the shape instead")
+    if dtypes is not None and input_size is None and input_data is None:
+        raise OptionError("dtypes applies to input_size; pass input_size with it")
     with room_for(model) as levels:  # a model nested deeper than Python's stack allows
         try:
-            inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
-            graph = trace(model, inputs, tracer=tracer, mode=mode)
+            if input_size is None and input_data is None:
+                from drawnet.trace.infer import infer_inputs, trace_inferred
+
+                inferred = infer_inputs(model, seq_len=seq_len)
+                graph = trace_inferred(model, inferred, kwargs=kwargs, tracer=tracer,
+                                       mode=mode)
+            else:
+                inputs = parse_inputs(model, input_size, input_data, kwargs, dtypes)
+                graph = trace(model, inputs, tracer=tracer, mode=mode)
         except TraceError as e:
             attach_partial_diagram(e)
             raise
@@ -89,6 +106,18 @@ def trace_model(
             ) from e
     check_dtypes(graph)
     return graph
+
+
+def _named_model(spec: str) -> Any:
+    """The model an ``hf:`` or ``timm:`` name stands for (see :mod:`drawnet.trace.hub`)."""
+    from drawnet.trace.hub import PREFIXES, is_named, load_named
+
+    if not is_named(spec):
+        raise ModelTypeError(
+            f"model {safe_repr(spec)} is a string, and drawnet takes a name only as "
+            f"{' or '.join(repr(p + '...') for p in PREFIXES)} (e.g. 'hf:bert-base-uncased', "
+            "'timm:resnet50'): pass an nn.Module, or name the model that way")
+    return load_named(spec)
 
 
 def attach_partial_diagram(error: TraceError, *, engine: str = "auto",
@@ -238,6 +267,7 @@ def draw_model(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     orientation: str | None = None,
     tracer: str = "auto",
     depth: int | str | None = "auto",
@@ -266,7 +296,10 @@ def draw_model(
     extra keyword arguments for ``forward``; ``dtypes`` one dtype or one per shape
     (``"long"`` for token ids). ``tracer`` is 'auto', 'meta' (no compute), 'export'
     (``torch.export`` on fake tensors), 'eager' (a real run) or 'jit'; 'auto' tries them
-    in that order.
+    in that order. With neither ``input_size`` nor ``input_data``, a transformers or timm
+    model's inputs are inferred from its config (:mod:`drawnet.trace.infer`; ``seq_len``
+    sets the number of tokens) and named in ``graph.meta['inputs']``; any other model
+    gets an error saying what to pass.
 
     Picture (the defaults aim at the figure a paper would draw):
 
@@ -333,7 +366,8 @@ def draw_model(
         shown.stage("tracing the model")
         try:
             op_graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                                   dtypes=dtypes, tracer=tracer, mode=mode)
+                                   dtypes=dtypes, seq_len=seq_len, tracer=tracer,
+                                   mode=mode)
         except TraceError as e:  # the partial diagram, drawn as asked
             attach_partial_diagram(e, engine=engine, orientation=orientation or "LR",
                                    theme=theme, clusters=clusters, title=title, wrap=wrap,
@@ -533,6 +567,7 @@ def summary(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     depth: int | None = 3,
     columns: str | Sequence[str] = DEFAULT_COLUMNS,
     tracer: str = "auto",
@@ -564,7 +599,7 @@ def summary(
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                            dtypes=dtypes, tracer=tracer, mode=mode)
+                            dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
         shown.stage("counting")
         return build_summary(graph, depth=depth, columns=cols)
 
@@ -576,6 +611,7 @@ def model_stats(
     input_data: Any = None,
     kwargs: Mapping[str, Any] | None = None,
     dtypes: Any = None,
+    seq_len: int | None = None,
     tracer: str = "auto",
     mode: str = "eval",
     progress: bool | Progress | None = None,
@@ -603,7 +639,7 @@ def model_stats(
     with reporting(progress) as shown:
         shown.stage("tracing the model")
         graph = trace_model(model, input_size, input_data=input_data, kwargs=kwargs,
-                            dtypes=dtypes, tracer=tracer, mode=mode)
+                            dtypes=dtypes, seq_len=seq_len, tracer=tracer, mode=mode)
         shown.stage("counting")
         return stats_frame(build_summary(graph, depth=None))
 

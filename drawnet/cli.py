@@ -6,7 +6,13 @@
   (``torchvision.models:resnet18``), or an ``nn.Module`` instance at that name;
 - ``path/to/file.py:factory`` — the same, from a Python file;
 - ``model.pt2`` — a saved ``torch.export`` program; ``model.pt`` / ``.ts`` — a TorchScript
-  archive (``torch.jit.save``).
+  archive (``torch.jit.save``);
+- ``hf:<repo id or folder>`` — a transformers model built on the meta device from its
+  config alone (``--task`` picks the head); ``timm:<name>`` — a timm model, likewise (see
+  :mod:`drawnet.trace.hub`).
+
+Without ``--input``, the inputs are inferred from the model's config (transformers,
+timm): see :mod:`drawnet.trace.infer`; ``--seq-len`` sets the number of tokens.
 
 Inputs are shapes (``--input 1,3,224,224``, once per positional input, with ``--dtype``),
 or, for lists and dicts of tensors and keyword inputs, ``--inputs FILE.py:NAME`` (see
@@ -203,7 +209,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC",
-                   help="package.module:factory, path/to/file.py:factory, or a .pt2/.pt file")
+                   help="package.module:factory, path/to/file.py:factory, a .pt2/.pt file, "
+                        "hf:<repo id or folder> or timm:<name>")
     p.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE",
                    help="an input shape such as 1,3,224,224 (repeat for several inputs; "
                         "optional for a .pt2, which stores example inputs)")
@@ -213,6 +220,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "lists or dicts of tensors (e.g. detection models)")
     p.add_argument("--dtype", action="append", default=[], metavar="DTYPE",
                    help="input dtype (float32, long, ...): once for all inputs or once each")
+    p.add_argument("--task", default=None,
+                   help="hf: specs: the head to build (causal-lm, seq-classification, ..., "
+                        "or base); default: the architecture the config names")
+    p.add_argument("--seq-len", type=int, default=None, metavar="N",
+                   help="tokens per sequence when the inputs are inferred (default 128)")
     p.add_argument("--tracer", default="auto", help="auto (default), meta, export, eager or jit")
     p.add_argument("--mode", default="eval", help="eval (default), train or same")
     p.add_argument("--trust-pickle", action="store_true",
@@ -303,10 +315,13 @@ def _model_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any]:
-    if not args.input:
-        if Path(args.spec).suffix.lower() == ".pt2" and not args.dtype:
-            return None, None  # the program's stored example inputs
-        raise InputError("give at least one --input shape, e.g. --input 1,3,224,224")
+    if args.seq_len is not None and args.seq_len < 1:
+        raise OptionError(f"--seq-len must be a positive whole number, not {args.seq_len}")
+    if not args.input:  # inferred from the model (drawnet.trace.infer), a .pt2 program's
+        # stored example inputs, or an error there that says what to pass
+        if args.dtype:
+            raise OptionError("--dtype applies to --input shapes: give --input too")
+        return None, None
     shapes = [parse_shape(s) for s in args.input]
     size: Any = shapes[0] if len(shapes) == 1 else shapes
     dtypes: Any = None
@@ -459,10 +474,11 @@ def _render(args: argparse.Namespace) -> int:
     to_stdout = args.output == STDOUT
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
-        model = load_model(args.spec, trust_pickle=args.trust_pickle)
+        model = _load(args)
         try:
             diagram = draw_model(
-                model, **inputs, orientation=args.orientation, tracer=args.tracer,
+                model, **inputs, seq_len=args.seq_len, orientation=args.orientation,
+                tracer=args.tracer,
                 depth=args.depth, clusters=not args.no_clusters, theme=args.theme,
                 title=args.title, mode=mode, engine=args.engine, fold=not args.no_fold,
                 collapse_repeats=args.collapse_repeats, hide=_hide(args.hide),
@@ -486,9 +502,23 @@ def _render(args: argparse.Namespace) -> int:
     boxes = sum(1 for n in diagram.graph.nodes if n.kind in ("module", "block"))
     where = f"{fmt.upper()} to stdout" if to_stdout else str(out)
     print(f"wrote {where} ({boxes} layer boxes, tracer {diagram.tracer})", file=messages)
+    if diagram.graph.get_meta("inputs"):
+        print(f"inputs: {diagram.graph.get_meta('inputs')}", file=messages)
     for note in diagram.notes:
         print(f"note: {note}", file=messages)
     return 0
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The model SPEC names: ``hf:``/``timm:`` specs by name, anything else as a file or
+    factory."""
+    from drawnet.trace.hub import is_named, load_named
+
+    if is_named(args.spec):
+        return load_named(args.spec, task=args.task)
+    if args.task is not None:
+        raise OptionError("--task picks a transformers head: it applies to hf: specs only")
+    return load_model(args.spec, trust_pickle=args.trust_pickle)
 
 
 def _summary_depth(text: str) -> int | None:
@@ -518,9 +548,9 @@ def _summary(args: argparse.Namespace) -> int:
     mode = _mode(args)
     with reporting(args.progress) as shown:
         shown.stage("loading the model")
-        model = load_model(args.spec, trust_pickle=args.trust_pickle)
-        result = summary(model, **inputs, depth=args.depth, tracer=args.tracer,
-                         mode=mode, columns=columns, progress=shown)
+        model = _load(args)
+        result = summary(model, **inputs, seq_len=args.seq_len, depth=args.depth,
+                         tracer=args.tracer, mode=mode, columns=columns, progress=shown)
     text = result.to_text(fmt)
     if output != STDOUT:
         write_atomic(Path(output), text.encode("utf-8"))

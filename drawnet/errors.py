@@ -219,3 +219,7 @@ def expected_input(class_name: str, attrs: Mapping[str, object]) -> str:
     if class_name == "MultiheadAttention" and isinstance(embed, int):
         return f"expects query …×{embed}"
     return ""
+
+
+class SourceError(DrawnetError, ValueError):
+    """A model named by an ``hf:`` or ``timm:`` spec cannot be found or built."""

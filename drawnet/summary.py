@@ -244,6 +244,9 @@ class Summary:
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     tracer: str = ""
     notes: tuple[str, ...] = ()
+    inputs: str = ""
+    """The inputs drawnet inferred (``input_ids 1×128 int64``), when none were given."""
+    inputs_source: str = ""
 
     @property
     def non_trainable_params(self) -> int:
@@ -277,12 +280,13 @@ class Summary:
         Example:
             >>> s = Summary("Net", (), 0, 0, 0, 0, 0, 0, 0)
             >>> sorted(s.to_dict())
-            ['columns', 'depth', 'layers', 'model', 'notes', 'totals', 'tracer']
+            ['columns', 'depth', 'inputs', 'layers', 'model', 'notes', 'totals', 'tracer']
         """
         return {
             "model": self.model,
             "tracer": self.tracer,
             "notes": list(self.notes),
+            "inputs": self.inputs,
             "depth": self.depth,
             "columns": list(self.columns),
             "totals": self.totals(),
@@ -416,6 +420,9 @@ class Summary:
 
         divider = "=" * (width + COL_WIDTH * len(self.columns)) + "\n"
         out = [divider, line(LAYER_HEADER, [HEADERS[c] for c in self.columns]), divider]
+        if self.inputs:
+            out.insert(0, f"Inputs inferred from {self.inputs_source or 'the model'}: "
+                          f"{self.inputs}\n")
         for r in self.layers:
             out.append(line(_tree_prefix(r.depth) + r.name,
                             [self._cell(r, c) for c in self.columns]))
@@ -435,6 +442,9 @@ class Summary:
 
         heads = self._headers()
         out = [row(heads), "|" + "|".join(["---"] + ["---:"] * (len(heads) - 1)) + "|\n"]
+        if self.inputs:
+            out.insert(0, f"Inputs inferred from {self.inputs_source or 'the model'}: "
+                          f"{self.inputs}\n\n")
         for r in self.layers:
             prefix = _tree_prefix(r.depth).replace(" ", "\u00a0")
             out.append(row([prefix + r.name, *(self._cell(r, c).strip() for c in self.columns)]))
@@ -769,6 +779,8 @@ def build_summary(graph: ir.Graph, *, depth: int | None = 3,
         columns=cols,
         tracer=graph.get_meta("tracer"),
         notes=tuple(v for k, v in graph.meta if k == "note"),
+        inputs=graph.get_meta("inputs"),
+        inputs_source=graph.get_meta("inputs_source"),
     )
 
 

@@ -45,7 +45,7 @@ def test_render_file_spec_tb_png(tmp_path: Path) -> None:
         (["missing.py:f", "--input", "1,3"], "no such file"),
         (["torchvision.models:nope", "--input", "1,3"], "has no attribute 'nope'"),
         (["torchvision.models:resnet18", "--input", "1,3,a"], "is not a shape"),
-        (["torchvision.models:resnet18"], "give at least one --input"),
+        (["torchvision.models:resnet18"], "--input 1,3,224,224"),
         (["torchvision.models:resnet18", "--input", "1,3,64,64", "--orientation", "XY"],
          "unknown orientation"),
         (["torchvision.models:resnet18", "--input", "1,3,64"], "conv1 · Conv2d"),

@@ -624,11 +624,14 @@ def to_dot(
         path = call.path if call else child.split("@", 1)[0]
         name = path
         cls = call.class_name if call else graph.class_of(path)
+        if cls in CONTAINERS:  # "Sequential" says nothing; a shorter title stays clear
+            cls = ""  # of the edges entering the frame
         if call is not None and call.repeat > 1:
             name = path_range(call.path, call.last_path)
-            cls += f" ×{call.repeat}"
+            cls = f"{cls} ×{call.repeat}".strip()
         name = relative_name(name, frame_parent.get(child, ""))
-        text = shorten(name) + (f" · {cls}" if cls else "")
+        sep = " " if cls.startswith("×") else " · "
+        text = shorten(name) + (f"{sep}{cls}" if cls else "")
         c_attrs: dict[str, str | float | int] = {
             "color": th.cluster_color, "fontcolor": th.muted_color,
             "fontsize": th.small_fontsize, "label": "<" + escape_html(text) + ">",

@@ -549,13 +549,17 @@ def _with_calls(
 
 
 def _model_device(model: Any) -> Any:
+    """The device of the model's weights; ``meta`` if any weight is there (a model built
+    under ``torch.device("meta")`` may keep a tensor its code made on the CPU, and
+    cannot compute either way)."""
     import torch
 
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
+    first = None
+    for t in (*model.parameters(), *model.buffers()):
+        if t.device.type == "meta":
+            return t.device
+        first = first or t.device
+    return first or torch.device("cpu")
 
 
 def _rng_kept(device: Any) -> Any:

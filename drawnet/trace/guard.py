@@ -131,10 +131,10 @@ def stand_in(model: Any, tracer: str) -> Any:
     copy = memo[id(model)]
     copy.__dict__[SOURCE_ON_META] = bool(getattr(model, SOURCE_ON_META, on_meta(model)))
     if tracer == "meta":
-        copy.__dict__[SOURCE_BUFFERS] = model.__dict__.get(SOURCE_BUFFERS) or {
-            name: b for name, b in model.named_buffers()
-            if not (b.dtype.is_floating_point or b.dtype.is_complex)
-            and b.device.type != "meta"}
+        from drawnet.trace.buffers import source_buffers
+
+        copy.__dict__[SOURCE_BUFFERS] = model.__dict__.get(SOURCE_BUFFERS) or \
+            source_buffers(model)
     return copy
 
 

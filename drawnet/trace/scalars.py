@@ -8,7 +8,9 @@ CPU copy ("value") of every small tensor that can be computed without the weight
 
 - the inputs (the user's ``input_data``, or the values drawnet's real-run tracer fills in:
   seeded random floats, zero ids, true masks) and small integer or boolean buffers
-  (``position_ids``, masks), copied so the model is never touched; never the weights;
+  (``position_ids``, masks; for a transformers model on ``meta``, the values its own
+  init code writes, :mod:`drawnet.trace.buffers`), copied so the model is never
+  touched; never the weights;
 - tensors made in ``forward`` by factories (``torch.arange(n, device=x.device)``), and
   real CPU tensors the model makes (``torch.tensor([1., 2.])``), which the meta run then
   uses as meta tensors;
@@ -16,11 +18,12 @@ CPU copy ("value") of every small tensor that can be computed without the weight
   (:data:`LIMIT` elements): it runs for real on CPU and its meta result is made from the
   real one (same shape, strides and dtype), so the meta kernel is not run at all.
 
-Reads (``item``, ``bool``, ``tolist``, data-dependent shapes) of such values are answered
-exactly: the drawing is what a real run with these inputs draws, and ``graph.meta``
-notes that values were read. Where a value depends on the weights, nothing is guessed
+Reads (``item``, ``bool``, ``tolist``, data-dependent shapes, a 0-d tensor that an op
+reads as a number, such as ``F.pad``'s amounts) of such values are answered exactly:
+the drawing is what a real run with these inputs draws, and ``graph.meta`` notes that
+values were read. Where a value depends on the weights, nothing is guessed
 for a branch or a number (the meta trace stops as before and ``auto`` moves on), with
-two stated exceptions that keep the trace going and are recorded as notes:
+three stated exceptions that keep the trace going and are recorded as notes:
 
 - *counts*: ``nonzero``, one-argument ``torch.where``, ``masked_select``, boolean-mask
   indexing, ``unique``, ``bincount`` and ``repeat_interleave`` of a tensor without values
@@ -30,14 +33,19 @@ two stated exceptions that keep the trace going and are recorded as notes:
   choices (identity order for sorts). Mixture-of-experts routing is such a choice: which
   expert gets which token follows from the assumption, the number of routed tokens
   (``tokens × top_k``) does not depend on it. The note is written only when a value that
-  follows from the assumption is read.
+  follows from the assumption is read;
+- *checks*: the condition of ``torch._check_tensor_all`` (a check, not a branch: a real
+  run either goes on or raises) is assumed to hold.
 
-Public torch APIs only; nothing here touches the user's tensors.
+Public torch APIs only (and ``torch._check_tensor_all_with``, the function behind the
+documented ``torch._check_tensor_all``, recognised by its code object on the Python
+stack); nothing here touches the user's tensors.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,6 +96,8 @@ _VALUE_FREE = frozenset({"zeros_like", "ones_like", "full_like", "empty_like", "
 _CHOICES = frozenset({"topk", "argmax", "argmin", "max", "min", "sort", "argsort", "kthvalue"})
 _INDEX_ONLY = frozenset({"argmax", "argmin", "argsort"})
 _TO_CPU = frozenset({"cpu", "numpy", "__array__"})
+_META_READ_ERRORS = ("cannot be called on meta", "Cannot copy out of meta")
+"""What torch says when an op reads a value of a meta tensor."""
 # Ops that need more than a look-up even when no input has a value.
 _SPECIAL = _CHOICES | _VALUE_FREE | frozenset(_SHAPE_READS) | frozenset({
     "__getitem__", "__setitem__", "repeat_interleave", "__iter__"})
@@ -253,8 +263,16 @@ class Values:
              kwargs: dict[str, Any]) -> Any:
         """Run one intercepted call with values where possible; :data:`NOTHING` leaves it
         to the meta run (which raises as before on a value it cannot give)."""
+        if name == "__format__" and args and self.has(args[0]) and args[0].dim() == 0:
+            # f"expert_{idx}": a real 0-d tensor formats as its number
+            self._note_read([args[0]])
+            spec = args[1] if len(args) > 1 else kwargs.get("format_spec", "")
+            return format(self.get(args[0]).item(), spec)
         if name in _METADATA or self._spent > BUDGET:
             return NOTHING
+        if name == "item" and args and not self.has(args[0]) and _in_tensor_check(
+                self._torch):
+            return self._assume_check(args[0])
         torch = self._torch
         if getattr(func, "__name__", None) == "__get__":
             # a property (``t.shape``, ``t.device``, ``t.T``): the meta tensor answers, and
@@ -307,10 +325,40 @@ class Values:
         elif name in _CHOICES:
             result = self._run(func, name, args, kwargs)
         else:
-            return NOTHING
+            numbers = [t for t in metas if t.dim() == 0 and self.has(t)]
+            return self._with_numbers(func, name, args, kwargs, numbers) if numbers \
+                else NOTHING
         if name in _CHOICES and missing:
             self._assume_choices(name, args, kwargs, result)
         return result
+
+    def _with_numbers(self, func: Callable[..., Any], name: str, args: Any,
+                      kwargs: dict[str, Any], numbers: list[Any]) -> Any:
+        """An op on meta tensors that also takes 0-d tensors with values: where torch reads
+        one as a number (``F.pad(x, (pad_left, pad_right))``, ``x.view(n, -1)`` with
+        0-d tensors), which a meta tensor cannot give, the number is read from its value,
+        as a real run reads it. Any other failure is left to the meta run."""
+        try:
+            return func(*args, **kwargs)
+        except Exception as e:
+            if not any(m in str(e) for m in _META_READ_ERRORS):
+                return NOTHING
+        values = {id(t): self.get(t).item() for t in numbers}
+        new_args, new_kwargs = _map(args, kwargs, lambda t: values.get(id(t), t), self._torch)
+        self._note_read(numbers)
+        return self._run(func, name, new_args, new_kwargs)
+
+    def _assume_check(self, cond: Any) -> bool:
+        """``torch._check_tensor_all(cond)`` on a condition whose values depend on the
+        weights: a check, not a branch; assumed to hold (a real run raises where it does
+        not, and draws nothing)."""
+        where = self._place()
+        shape = "×".join(str(d) for d in cond.shape) or "scalar"
+        note = _origin("assumed a check holds: torch._check_tensor_all {where} reads a "
+                       f"{shape} condition whose values depend on the weights (a real run "
+                       "raises where it does not)", where)
+        self._assumed.setdefault(note, None)
+        return True
 
     # -- computing on CPU -------------------------------------------------------------
     def _compute(self, func: Callable[..., Any], name: str, args: Any,
@@ -325,7 +373,8 @@ class Values:
         torch = self._torch
         reads = read or name in _READS
         size = sum(t.numel() for t in tensors)
-        if size > (READ_LIMIT if reads else self._limit) or (
+        largest = max((t.numel() for t in tensors), default=0)  # where(mask, x, y): 3 inputs
+        if (size if reads else largest) > (READ_LIMIT if reads else self._limit) or (
                 not reads and _estimate(tensors, torch) > self._limit):
             return NOTHING
         inplace = _is_inplace(name, kwargs)
@@ -440,6 +489,11 @@ class Values:
                 return NOTHING
             self._assume_count(name, decides)
         if name == "repeat_interleave" and len(tensors) > 1:
+            if all(t.device.type != "meta" or self.has(t) for t in tensors):
+                # every input has a value (lengths from a grid): so has the result
+                result = self._compute(func, name, args, kwargs, tensors, read=True)
+                if result is not NOTHING:
+                    return result
             return self._repeat(func, args, kwargs, decides)
         return self._compute(func, name, args, kwargs, tensors, read=True, proxies=True)
 
@@ -578,6 +632,22 @@ class Values:
 
 
 # -- helpers ----------------------------------------------------------------------------
+def _in_tensor_check(torch: Any, depth: int = 8) -> bool:
+    """Whether the caller is ``torch._check_tensor_all_with`` (within ``depth`` frames):
+    the value read is the condition of a check, not of a branch."""
+    check = getattr(getattr(torch, "_check_tensor_all_with", None), "__code__", None)
+    if check is None:
+        return False
+    frame = sys._getframe(1)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if frame.f_code is check:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 def _origin(template: str, where: str) -> str:
     """An assumption: its text with a ``{where}`` slot, and the place it was made."""
     return f"{template}\x00{where}"
