@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
 from drawnet.errors import ModelTypeError, OptionError, TraceError, safe_repr
+from drawnet.fitting import fit_layout
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
-
-if TYPE_CHECKING:
-    from drawnet.render import Layouts
 
 DEFAULT_MAX_BOXES = 45
 DEEP_MODEL = 48
@@ -402,155 +398,6 @@ def draw_model(
 
     return Diagram(graph, source, engine=engine, progress=progress, svg=svg, op_graph=op_graph,
                    full_graph=full_graph, style=style)
-
-
-MAX_FIT_CLOSES = 12
-"""How many more modules fitting may draw as one box each, per orientation."""
-
-
-def fit_layout(
-    graph: ir.Graph,
-    fit: Any,
-    orientation: str | None,
-    emit: Callable[[ir.Graph, str, Any], str],
-    *,
-    may_close: bool = True,
-    engine: str = "auto",
-    layouts: Layouts | None = None,
-    **looks: Any,
-) -> tuple[ir.Graph, str, bytes]:
-    """Choose the orientation and how many modules to close so ``graph`` fits ``fit``;
-    return the graph, its DOT text (``emit(graph, orientation, fit)``) and its SVG.
-
-    ``orientation`` None lets drawnet choose ('LR' in a notebook; on a page or in a column
-    the one that fits while showing the most). While the picture does not fit, the next
-    module is drawn as one box (:func:`drawnet.passes.close.next_to_close`), if
-    ``may_close``. Sizes are estimated from the labels; a page or column picture, and a
-    notebook picture whose estimate is too close to call, is laid out by Graphviz and
-    measured; when it runs over, shorter rows are tried before closing a module.
-    ``graph.meta`` gets a note of what was chosen. The layouts run through ``layouts``
-    (:class:`drawnet.render.Layouts`, made here if None), which keeps one Graphviz
-    process for the tries.
-
-    Example:
-        >>> import torch, drawnet
-        >>> from drawnet.emit.fit import get_fit
-        >>> g = layer_graph(drawnet.trace_model(torch.nn.Linear(4, 2), [1, 4]))
-        >>> emit = lambda graph, o, f: to_dot(graph, orientation=o, fit=f)
-        >>> source = fit_layout(g, get_fit("column"), None, emit)[1]
-        >>> 'rankdir="TB"' in source
-        True
-    """
-    from drawnet import render
-    from drawnet.emit.dot import estimate, fitted_theme
-
-    place = fit
-    small = fitted_theme(looks.get("theme", "default"), place).small_fontsize
-    if orientation is not None:
-        orientations = [orientation]
-    else:
-        orientations = ["LR"] if not place.true_size else ["TB", "LR"]
-
-    laid_out: dict[str, tuple[float, float, bytes | None, bool]] = {}  # by DOT text
-    emitted: dict[tuple[int, str, Any], tuple[ir.Graph, str]] = {}
-
-    def emit_once(g: ir.Graph, o: str, f: Any) -> str:
-        """``emit``, once per graph, orientation and fit (the kept try is not emitted
-        again)."""
-        key = (id(g), o, f)
-        if key not in emitted:
-            emitted[key] = (g, emit(g, o, f))  # the graph is kept, so its id stays its own
-        return emitted[key][1]
-
-    def measure(g: ir.Graph, o: str, f: Any) -> tuple[float, float, bytes | None, bool]:
-        """(width, height, the SVG if it may be kept, whether laid out)"""
-        if not f.true_size:
-            w, h = estimate(g, orientation=o, fit=f, **looks)
-            clearly = f.fits(w * ESTIMATE_ERROR, h * ESTIMATE_ERROR, small)
-            clearly_not = not f.fits(w / ESTIMATE_ERROR, h / ESTIMATE_ERROR, small)
-            if clearly or clearly_not:
-                return w, h, None, False
-        source = emit_once(g, o, f)
-        if f.true_size:  # measure the drawing before Graphviz scales it to the page
-            source = re.sub(r', size="[\d.,]+"', "", source, count=1)
-        if source not in laid_out:  # a shorter row often changes nothing
-            svg, exact = runs.svg(source)
-            laid_out[source] = (*render.size_of(svg), svg if exact and not f.true_size
-                                else None, True)
-        return laid_out[source]
-
-    # (fits, -modules closed, text scale (a little more for an unbroken flow), ...)
-    tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]] = []
-    with contextlib.ExitStack() as stack:
-        runs = layouts if layouts is not None else stack.enter_context(
-            render.Layouts(engine=engine))
-        _try_fits(graph, place, orientations, may_close, measure, small, tried)
-        return _chosen(tried, place, orientation, small, emit_once, runs)
-
-
-def _chosen(tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]],
-            place: Any, orientation: str | None, small: float,
-            emit: Callable[[ir.Graph, str, Any], str],
-            layouts: Layouts) -> tuple[ir.Graph, str, bytes]:
-    """The try that fits while showing the most, with a note of what fitting did; its
-    DOT text and, when it was laid out as it will be kept, its SVG."""
-    ok, neg_closed, _, chosen, best, svg, used = max(tried, key=lambda t: (t[0], t[1], t[2]))
-    scale = next(t[2] for t in tried if t[4] is best and t[6] is used) - (
-        0.05 if used.rows == 0.0 else 0.0)
-    parts = []
-    if orientation is None and place.true_size:
-        parts.append("drawn left to right" if chosen == "LR" else "drawn top to bottom")
-    if neg_closed:
-        n = -neg_closed
-        parts.append(f"{n} more module{'s' if n > 1 else ''} drawn as one box each")
-    if place.true_size and scale < 0.995:
-        parts.append(f"scaled to {scale:.0%} (smallest text {small * scale:.1f} pt)")
-    if not ok:
-        parts.append(f"it does not fit: the smallest text is {small * scale:.1f} pt, below "
-                     f"{place.min_text:g} pt (try depth=, a smaller max_boxes, or another fit)")
-    if parts:
-        best = best.replace(meta=(*best.meta, ("fit", place.name),
-                                  ("note", f"fit={place.name!r}: " + "; ".join(parts))))
-    source = emit(best, chosen, used)
-    return best, source, layouts.final(source) if svg is None else layouts.finish(svg)
-
-
-def _try_fits(graph: ir.Graph, place: Any, orientations: list[str], may_close: bool,
-              measure: Callable[[ir.Graph, str, Any], tuple[float, float, bytes | None, bool]],
-              small: float,
-              tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]]) -> None:
-    """Fitting's search: per orientation, the row lengths, then one more module closed at
-    a time, until the picture fits; each try is appended to ``tried``."""
-    from drawnet.passes.close import close_calls, next_to_close
-
-    for o in orientations:
-        g, closed = graph, 0
-        while True:
-            fitted = False
-            # on paper every row length is laid out and the largest text wins, an
-            # unbroken flow (no "from ..." node) when it is within 5 % of the best
-            for rows in ((0.0, *ROW_SQUEEZE) if place.true_size else ROW_SQUEEZE):
-                f = dataclasses.replace(place, rows=rows)
-                w, h, svg, laid = measure(g, o, f)
-                ok = place.fits(w, h, small)
-                bonus = 0.05 if rows == 0.0 else 0.0
-                tried.append((ok, -closed, place.scale(w, h) + bonus, o, g, svg, f))
-                fitted = fitted or ok
-                if not place.true_size and (ok or not laid):
-                    break  # fits, or clearly not (by estimate): shorter rows will not do
-            if fitted or not may_close or closed >= MAX_FIT_CLOSES:
-                break
-            nxt = next_to_close(g)
-            if not nxt:
-                break
-            g, closed = close_calls(g, nxt), closed + len(nxt)
-
-
-ROW_SQUEEZE = (1.0, 0.8, 0.65)
-"""Row lengths tried, as shares of the room, before a module is closed to fit."""
-ESTIMATE_ERROR = 1.25
-"""How far a size estimated from labels may be off the laid-out size (measured: 0.8 to
-1.25 times on the gallery's models); within that of the limit, fitting lays out to see."""
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------

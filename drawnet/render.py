@@ -572,6 +572,7 @@ class Layouts:
         self._broken = False
         self._timed_out = False
         self._tries = 0
+        self._waiting = False
         self._first_time = 0.0
 
     def __enter__(self) -> Layouts:
@@ -583,14 +584,26 @@ class Layouts:
     def svg(self, dot_source: str) -> tuple[bytes, bool]:
         """The SVG of ``dot_source`` (fonts not embedded), and whether it is byte for byte
         what :func:`render` gives (with ``embed_fonts=False``)."""
+        return self.submit(dot_source)()
+
+    def submit(self, dot_source: str) -> Callable[[], tuple[bytes, bool]]:
+        """Start laying out ``dot_source`` and return the function that waits for it and
+        gives what :meth:`svg` gives: the next try can be prepared in between, while
+        Graphviz works in its own process. One try at a time: wait for it before the next
+        :meth:`submit`."""
+        if self._waiting:
+            raise RuntimeError("Layouts.submit: the previous try was not waited for")
         tries, self._tries = self._tries, self._tries + 1
         exe = self._exe
         known = None if exe is None else _STREAMS.get(exe)
         if exe is None or known is False or self._broken:
-            return self._render(dot_source), True
+            return lambda: (self._render(dot_source), True)
         start = time.perf_counter()
         limit: float | None = None
-        if tries < FRESH_TRIES or self._stream is None:
+        streamed = False
+        fresh = tries < FRESH_TRIES or self._stream is None
+        wait: Callable[[], bytes | None]
+        if fresh:
             # a process of its own, started beforehand: its picture is exact, so the
             # first tries (one of which is usually kept) need no layout again
             proc, self._fresh = self._fresh, None
@@ -598,32 +611,39 @@ class Layouts:
                 proc = self._spawn()
             if tries > 0:  # a search: final() will want a process of its own
                 self._fresh = self._spawn()
-            data: bytes | None = None
-            if proc is not None and (known or tries > 0):
+            if proc is None:
+                wait = _nothing  # render() below
+            elif not (known or tries > 0):
+                wait = self._one_shot(proc, dot_source)
+            else:
                 self._retire(self._stream)
-                self._stream, self._stream_graphs = proc, 0  # it stays for the next tries
-                limit = self._limit(known)
-                data = self._from_stream(dot_source, limit, known=bool(known))
-                if data is not None:
-                    _STREAMS[exe] = True
-            elif proc is not None:
-                data = self._one_shot(proc, dot_source)
-            if tries == 0:
-                self._first_time = time.perf_counter() - start
-            if data is not None:
-                return data, True
+                self._stream, self._stream_graphs = proc, 0  # it stays for later tries
+                limit, streamed = self._limit(known), True
+                wait = self._send(dot_source, limit, known=bool(known))
         else:
             if self._fresh is None:  # a search: final() will want a process of its own
                 self._fresh = self._spawn()
-            limit = self._limit(known)
-            data = self._from_stream(dot_source, limit, known=bool(known))
+            limit, streamed = self._limit(known), True
+            wait = self._send(dot_source, limit, known=bool(known))
+        self._waiting = True
+
+        def result() -> tuple[bytes, bool]:
+            self._waiting = False
+            data = wait()
+            if tries == 0:
+                self._first_time = time.perf_counter() - start
             if data is not None:
-                return data, False
-        start = time.perf_counter()
-        data = self._render(dot_source)
-        if self._timed_out and limit is not None and time.perf_counter() - start < limit / 2:
-            _STREAMS[exe] = False  # it lays out quickly but never answered: no streaming
-        return data, True
+                if streamed:  # it answered graph by graph
+                    _STREAMS[exe] = True
+                return data, fresh
+            began = time.perf_counter()
+            data = self._render(dot_source)
+            took = time.perf_counter() - began
+            if streamed and self._timed_out and limit is not None and took < limit / 2:
+                _STREAMS[exe] = False  # it lays out quickly but never answered
+            return data, True
+
+        return result
 
     def _limit(self, known: bool | None) -> float | None:
         """How long a shared process may take to answer: the layout's own time limit
@@ -637,7 +657,7 @@ class Layouts:
         """The picture kept, as :func:`render` makes it (fonts embedded), laid out by a
         process that has read nothing else."""
         proc, self._fresh = self._fresh, None
-        data = None if proc is None else self._one_shot(proc, dot_source)
+        data = None if proc is None else self._one_shot(proc, dot_source)()
         return _embed_fonts(data if data is not None else self._render(dot_source))
 
     def finish(self, svg: bytes) -> bytes:
@@ -687,63 +707,110 @@ class Layouts:
         except OSError:
             return None
 
-    def _one_shot(self, proc: subprocess.Popen[bytes], dot_source: str) -> bytes | None:
-        """``dot_source`` laid out by ``proc`` as :func:`render` would: its whole input,
-        then the end of it. None on an error (:func:`render` then says which)."""
+    def _one_shot(self, proc: subprocess.Popen[bytes], dot_source: str
+                  ) -> Callable[[], bytes | None]:
+        """Feed ``proc`` the whole of ``dot_source`` and close its input, as :func:`render`
+        does; the function returned waits for the SVG (None on an error, which
+        :func:`render` then reports)."""
+        start = time.monotonic()
         try:
-            out, _ = proc.communicate(dot_source.encode("utf-8"), timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _end(proc)
-            raise RenderError(str(_timeout_error("system", self.timeout or 0.0,
-                                                 dot_source))) from None
+            if proc.stdin is None or proc.stdout is None:
+                raise OSError("no pipe to Graphviz")
+            proc.stdin.write(dot_source.encode("utf-8"))
+            proc.stdin.close()
         except OSError:
             _end(proc)
-            return None
-        if proc.returncode != 0 or not out.rstrip().endswith(b"</svg>"):
-            return None
-        return titles_not_links(out)
+            return lambda: None
 
-    def _from_stream(self, dot_source: str, limit: float | None, *, known: bool
-                     ) -> bytes | None:
+        def wait() -> bytes | None:
+            try:
+                out = _read(proc, None, self.timeout, start)
+            except TimeoutError:
+                _end(proc)
+                raise RenderError(str(_timeout_error("system", self.timeout or 0.0,
+                                                     dot_source))) from None
+            except OSError:
+                out = None
+            _end(proc)
+            if out is None or proc.returncode != 0 or not out.rstrip().endswith(b"</svg>"):
+                return None
+            return titles_not_links(out)
+
+        return wait
+
+    def _send(self, dot_source: str, limit: float | None, *, known: bool
+              ) -> Callable[[], bytes | None]:
+        """Feed the shared process ``dot_source`` (started if there is none); the function
+        returned waits for its SVG (None on any trouble, the process then ended)."""
         start = time.monotonic()
         try:
             if self._stream is None:
                 self._stream = self._spawn()
                 if self._stream is None:
                     raise OSError("could not start Graphviz")
-            stdin, stdout = self._stream.stdin, self._stream.stdout
-            if stdin is None or stdout is None:
+            stdin = self._stream.stdin
+            if stdin is None:
                 raise OSError("no pipe to Graphviz")
             # an empty graph after each one: a graph cut short then ends in a syntax error
             # (and dot exits) instead of waiting for more input
             stdin.write(dot_source.encode("utf-8") + b"\n" + _END_OF_TRY)
             stdin.flush()
             self._stream_graphs += 1
-            data = bytearray()
-            fd = stdout.fileno()
-            while data.count(_SVG_END) < 2:
-                left = None if limit is None else start + limit - time.monotonic()
-                if (left is not None and left <= 0) or not select.select([fd], [], [], left)[0]:
-                    self._timed_out = True
-                    if known:  # it answers graph by graph: this one is just too slow
-                        raise RenderError(str(_timeout_error("system", limit or 0.0,
-                                                             dot_source)))
-                    raise TimeoutError
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    raise EOFError  # dot ended: an error in this graph
-                data += chunk
-            if data.count(b"</svg>") != 2 or not data.endswith(_SVG_END):
-                raise ValueError("not one SVG and the empty one")
-            return titles_not_links(bytes(data[:data.index(_SVG_END) + len(_SVG_END)]))
-        except (OSError, ValueError, EOFError, TimeoutError, RenderError) as exc:
-            self._broken = True
-            if self._stream is not None:
-                _end(self._stream)
-                self._stream = None
-            if isinstance(exc, RenderError):
-                raise
-            return None
+        except OSError:
+            self._give_up_stream()
+            return lambda: None
+        stream = self._stream
+
+        def wait() -> bytes | None:
+            try:
+                data = _read(stream, 2, limit, start)
+                if data.count(b"</svg>") != 2 or not data.endswith(_SVG_END):
+                    raise ValueError("not one SVG and the empty one")
+            except TimeoutError:
+                self._timed_out = True
+                self._give_up_stream()
+                if known:  # it answers graph by graph: this one is just too slow
+                    raise RenderError(str(_timeout_error("system", limit or 0.0,
+                                                         dot_source))) from None
+                return None
+            except (OSError, ValueError, EOFError):
+                self._give_up_stream()
+                return None
+            return titles_not_links(data[:data.index(_SVG_END) + len(_SVG_END)])
+
+        return wait
+
+    def _give_up_stream(self) -> None:
+        self._broken = True
+        if self._stream is not None:
+            _end(self._stream)
+            self._stream = None
+
+
+def _nothing() -> None:
+    return None
+
+
+def _read(proc: subprocess.Popen[bytes], pictures: int | None, limit: float | None,
+          start: float) -> bytes:
+    """What ``proc`` writes: up to the end of its ``pictures``-th SVG, or to its end when
+    None; ``TimeoutError`` after ``limit`` seconds from ``start`` (``time.monotonic``),
+    ``EOFError`` if it ends before the pictures asked for."""
+    if proc.stdout is None:
+        raise OSError("no pipe from Graphviz")
+    fd = proc.stdout.fileno()
+    data = bytearray()
+    while pictures is None or data.count(_SVG_END) < pictures:
+        left = None if limit is None else start + limit - time.monotonic()
+        if (left is not None and left <= 0) or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            if pictures is None:
+                break
+            raise EOFError  # dot ended: an error in this graph
+        data += chunk
+    return bytes(data)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
