@@ -516,8 +516,8 @@ def titles_not_links(svg: bytes) -> bytes:
 FRESH_TRIES = 1
 """Tries laid out by a Graphviz process of their own (exact, about 10 ms each to start
 and load fonts) before the rest share the last one (about 3 ms each, measured only).
-One: when the first try is not kept, the search usually goes on for a few more, and a
-fresh process for the one kept costs less than a fresh process for each."""
+One: when the first try is not kept, the search usually goes on for a few more, and
+laying out the one kept again costs less than a fresh process for each."""
 _END_OF_TRY = b"digraph end_of_try {}\n"
 _SVG_END = b"</svg>\n"
 _STREAMS: dict[str, bool] = {}
@@ -530,30 +530,28 @@ class Layouts:
     """Lay out a series of DOT texts as SVG, as fitting a picture does: several tries that
     are only measured, then the one picture kept. Use it as a context manager.
 
-    With the system ``dot`` (on POSIX), each Graphviz process is started before it is
-    needed (the first when this is made, the one for the kept picture when a second try
-    shows that a search is on), so that it is running by the time its DOT text is ready.
-    Starting ``dot`` and loading its fonts takes about 10 ms, laying out a picture of 40
-    boxes about 3 ms. The first graph a process reads comes out byte for byte as
-    :func:`render` makes it, so the first :data:`FRESH_TRIES` tries (one of which is
-    usually kept) get a process each; later tries share the last one, fed one graph at a
-    time (each followed by an empty graph, so that a graph cut short is a syntax error,
-    not a wait). Those later SVGs have the same layout and size but not the same bytes
-    (Graphviz numbers the graphs it reads and orders clusters by address), so they are
-    only measured, and :meth:`final` lays out the picture kept in a fresh process. Until
-    a ``dot`` has answered graph by graph once in this Python process, its tries read
-    their whole input as :func:`render` feeds it, until the shared one, which must answer
-    within ``patience`` seconds or ten times the first layout's time (whichever is
-    longer). Any trouble with a shared process ends it, and the remaining layouts run as
-    :func:`render` runs them (which also reports any error). The embedded engines start
-    in a few milliseconds and get one run each.
+    With the system ``dot`` (on POSIX), a Graphviz process is started when this is made,
+    so that it is running by the time the first DOT text is ready: starting ``dot`` and
+    loading its fonts takes about 10 ms, laying out a picture of 40 boxes about 3 ms. The
+    first graph a process reads comes out byte for byte as :func:`render` makes it, so
+    the first :data:`FRESH_TRIES` tries (one of which is often kept) get a process each;
+    later tries share the last one, fed one graph at a time (each followed by an empty
+    graph, so that a graph cut short is a syntax error, not a wait). Those later SVGs
+    have the same layout and size but not the same bytes (Graphviz numbers the graphs it
+    reads and orders clusters by address), so they are only measured: :meth:`svg` says
+    which kind it returns. Until a ``dot`` has answered graph by graph once in this
+    Python process, its first try reads its whole input as :func:`render` feeds it, and
+    the shared process must answer within ``patience`` seconds or ten times the first
+    layout's time (whichever is longer). Any trouble with a shared process ends it, and
+    the remaining layouts run as :func:`render` runs them (which also reports any error).
+    The embedded engines start in a few milliseconds and get one run each. Fonts are
+    embedded by :meth:`finish`.
 
     Example:
         >>> with Layouts() as layouts:
         ...     first, exact = layouts.svg('digraph { a -> b }')
         ...     later, _ = layouts.svg('digraph { a -> b -> c }')
-        ...     kept = layouts.final('digraph { a -> b -> c }')
-        >>> exact, size_of(first)[1] < size_of(later)[1] == size_of(kept)[1]
+        >>> exact, size_of(first)[1] < size_of(later)[1]
         (True, True)
     """
 
@@ -609,8 +607,6 @@ class Layouts:
             proc, self._fresh = self._fresh, None
             if proc is None:
                 proc = self._spawn()
-            if tries > 0:  # a search: final() will want a process of its own
-                self._fresh = self._spawn()
             if proc is None:
                 wait = _nothing  # render() below
             elif not (known or tries > 0):
@@ -621,8 +617,6 @@ class Layouts:
                 limit, streamed = self._limit(known), True
                 wait = self._send(dot_source, limit, known=bool(known))
         else:
-            if self._fresh is None:  # a search: final() will want a process of its own
-                self._fresh = self._spawn()
             limit, streamed = self._limit(known), True
             wait = self._send(dot_source, limit, known=bool(known))
         self._waiting = True
@@ -652,13 +646,6 @@ class Layouts:
             return self.timeout
         limit = max(self.patience, 10 * self._first_time)
         return limit if self.timeout is None else min(limit, self.timeout)
-
-    def final(self, dot_source: str) -> bytes:
-        """The picture kept, as :func:`render` makes it (fonts embedded), laid out by a
-        process that has read nothing else."""
-        proc, self._fresh = self._fresh, None
-        data = None if proc is None else self._one_shot(proc, dot_source)()
-        return _embed_fonts(data if data is not None else self._render(dot_source))
 
     def finish(self, svg: bytes) -> bytes:
         """An exact SVG from :meth:`svg` as :func:`render` gives it: the fonts embedded."""
