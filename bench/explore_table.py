@@ -56,7 +56,9 @@ def section(data: dict[str, Any]) -> list[str]:
         "",
         "* *page*: the self-contained HTML file (JSON document, Graphviz 16.1 as WebAssembly "
         "(0.81 MB), the view's script and style).",
-        "* *write page*: `draw_model(...)` then `.pipe(\"html\")` in Python (trace included).",
+        "* *write page*: `draw_model(...)` then `.pipe(\"html\")` in Python (trace included), "
+        "after one small draw in the same process (imports and first-use costs are measured "
+        "under Start-up).",
         "* *first paint*: from opening the file to the first rows of the picture on screen; "
         "*drawn*: to the last row. Up to 100 boxes the picture is one Graphviz graph (exactly "
         "the static picture); beyond, it is laid out in rows of at most 50 boxes, painted as "
