@@ -652,12 +652,14 @@ class Layouts:
         return _embed_fonts(svg)
 
     def close(self) -> None:
-        """End the Graphviz processes this started."""
+        """End the Graphviz processes this started (none has work left that anyone waits
+        for, so they are killed rather than waited for: a process started for a try that
+        never came would otherwise finish starting up first)."""
         self._retire(self._stream)
         self._retire(self._fresh)
         self._stream = self._fresh = None
         for proc in self._retired:
-            _end(proc)
+            _end(proc, kill=True)
         self._retired.clear()
 
     def _retire(self, proc: subprocess.Popen[bytes] | None) -> None:
@@ -770,7 +772,7 @@ class Layouts:
     def _give_up_stream(self) -> None:
         self._broken = True
         if self._stream is not None:
-            _end(self._stream)
+            _end(self._stream, kill=True)
             self._stream = None
 
 
@@ -800,9 +802,12 @@ def _read(proc: subprocess.Popen[bytes], pictures: int | None, limit: float | No
     return bytes(data)
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    """Close a Graphviz process's pipes and wait for it (killed if it does not end)."""
+def _end(proc: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Close a Graphviz process's pipes and wait for it (killed first with ``kill``, or
+    if it does not end within a second)."""
     try:
+        if kill and proc.poll() is None:
+            proc.kill()
         if proc.stdin is not None:
             proc.stdin.close()
         proc.wait(timeout=1.0)
