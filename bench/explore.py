@@ -1,7 +1,8 @@
 """Sizes and timings of the interactive view, measured in headless Chromium.
 
-    python bench/explore.py                       # writes bench/explore_results.md
-    python bench/explore.py --repeats 5 --out /tmp/explore_results.md
+    python bench/explore.py               # bench/explore_results.json, and its section of
+                                          # bench/results.md
+    python bench/explore.py --repeats 5 --out /tmp/bench
 
 For each model: the time drawnet takes to write the page (trace, layer graph, JSON, HTML),
 the page's size, and in Chromium (Debian's ``chromium``, driven by Playwright, every
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -34,7 +36,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
+import explore_table  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 import transformers  # noqa: E402
@@ -145,7 +149,8 @@ def measure_page(browser: Any, path: Path, case: Case) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "explore_results.md")
+    parser.add_argument("--out", type=Path, default=REPO / "bench",
+                        help="folder of results.md (its section is replaced) and the JSON")
     parser.add_argument("--only", default="", help="comma-separated words a case name must hold")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -159,6 +164,8 @@ def main() -> int:
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     rows: list[tuple[Case, dict[str, float]]] = []
+    # imports and first-use costs are not the page's: one small draw first
+    drawnet.draw_model(tiny_bert(), input_size=[1, 8], dtypes="long").pipe("html")
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=ARGS)
         for case in CASES:
@@ -179,57 +186,19 @@ def main() -> int:
             print(case.name, {k: round(v, 3) for k, v in med.items()}, flush=True)
         browser.close()
     load_after = os.getloadavg()
-    write(args.out, rows, version, load_before, load_after, args.repeats)
-    print(f"wrote {args.out}")
+    data = {
+        "machine": {"date": datetime.date.today().isoformat(), "arch": platform.machine(),
+                    "cores": os.cpu_count(), "python": platform.python_version(),
+                    "torch": torch.__version__, "browser": version,
+                    "load_before": load_before[0], "load_after": load_after[0]},
+        "repeats": args.repeats,
+        "rows": [{"name": case.name, **m} for case, m in rows],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / explore_table.DATA).write_text(json.dumps(data, indent=1) + "\n", "utf-8")
+    explore_table.put_into(args.out / "results.md", explore_table.section(data))
+    print(f"wrote {args.out / explore_table.DATA} and its section of {args.out / 'results.md'}")
     return 0
-
-
-def _ms(x: float | None) -> str:
-    return "–" if x is None else f"{x / 1000:.2f} s"
-
-
-def write(out: Path, rows: list[tuple[Case, dict[str, float]]], version: str,
-          load_before: tuple[float, float, float], load_after: tuple[float, float, float],
-          repeats: int) -> None:
-    lines = [
-        "# The interactive view: sizes and timings",
-        "",
-        f"Measured by `python bench/explore.py` on {datetime.date.today().isoformat()}: "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {version}, headless, every network request refused. "
-        f"Load average {load_before[0]:.1f} before and {load_after[0]:.1f} after (the "
-        "machine is shared: compare numbers within this table). Browser figures are medians "
-        f"of {repeats} page loads, each in a fresh tab.",
-        "",
-        "| model | boxes | rows | page | write page | first paint | drawn | open one module |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for case, m in rows:
-        lines.append(
-            f"| {case.name} | {m['boxes']:.0f} | {m['rows']:.0f} | {m['html_bytes'] / 1e6:.2f} MB"
-            f" | {m['python_s']:.2f} s | {_ms(m['first_paint_ms'])} | {_ms(m['drawn_ms'])}"
-            f" | {_ms(m.get('expand_ms'))} |")
-    full = [(c, m) for c, m in rows if "full_drawn_ms" in m]
-    if full:
-        lines += ["", "From the default picture, *Expand all* with every repeated block drawn "
-                  "(the click's own timing):", "",
-                  "| model | boxes | first rows painted | whole picture |", "|---|--:|--:|--:|"]
-        for case, m in full:
-            lines.append(f"| {case.name} | {m['full_boxes']:.0f} | "
-                         f"{_ms(m['full_first_paint_ms'])} | {_ms(m['full_drawn_ms'])} |")
-    lines += [
-        "",
-        "* *page*: the self-contained HTML file (JSON document, Graphviz 16.1 as WebAssembly "
-        "(0.81 MB), the view's script and style).",
-        "* *write page*: `draw_model(...)` then `.pipe(\"html\")` in Python (trace included).",
-        "* *first paint*: from opening the file to the first rows of the picture on screen; "
-        "*drawn*: to the last row. Up to 100 boxes the picture is one Graphviz graph (exactly "
-        "the static picture); beyond, it is laid out in rows of at most 50 boxes, painted as "
-        "they come.",
-        "* *open one module*: a click on a closed module until its contents are drawn.",
-        "",
-    ]
-    out.write_text("\n".join(lines), "utf-8")
 
 
 if __name__ == "__main__":

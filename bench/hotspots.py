@@ -4,6 +4,7 @@ profile of one call.
     python bench/hotspots.py densenet121                  # trace breakdown + cProfile of draw
     python bench/hotspots.py gpt2 --what summary --top 30
     python bench/hotspots.py vit_b_16 --pyinstrument      # sampling profile (pyinstrument)
+    python bench/hotspots.py zoo:detr                      # a model of bench/zoo_wide.py
 
 The trace breakdown compares ``drawnet.trace_model`` with (1) the same forward pass on
 meta stand-ins with no hooks and no TorchFunctionMode (what the meta kernels cost), (2)
@@ -36,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import measure  # noqa: E402
 import zoo  # noqa: E402
+import zoo_wide  # noqa: E402
 
 # Ops whose output has the shape, dtype and layout of their first input.
 SHAPE_PRESERVING = frozenset({
@@ -168,16 +170,35 @@ def trace_breakdown(model: Any, spec: zoo.Spec, repeats: int) -> None:
 def stage_times(model: Any, spec: zoo.Spec, repeats: int) -> None:
     import drawnet
     from drawnet import render
-    from drawnet.api import layer_graph
+    from drawnet.api import fit_layout, layer_graph
     from drawnet.emit import to_dot
+    from drawnet.emit.fit import get_fit
     from drawnet.summary import build_summary
 
     g = drawnet.trace_model(model, **spec.drawnet_inputs())
-    lg = layer_graph(g, depth="auto")
+    lg = layer_graph(g, depth="auto", collapse_repeats=True, hide=None)
     dot = to_dot(lg)
+    tries = []
+    svg_of = render.Layouts.svg
+
+    def counted(self: Any, source: str) -> Any:
+        tries.append(source)
+        return svg_of(self, source)
+
+    def fit() -> Any:
+        return fit_layout(lg, get_fit("notebook"), None,
+                          lambda graph, o, f: to_dot(graph, orientation=o, fit=f))
+
+    render.Layouts.svg = counted  # type: ignore[method-assign]
+    try:
+        fit()
+    finally:
+        render.Layouts.svg = svg_of  # type: ignore[method-assign]
     rows = {
-        "passes (layer_graph, depth='auto')": lambda: layer_graph(g, depth="auto"),
+        "passes (layer_graph, as draw_model)":
+            lambda: layer_graph(g, depth="auto", collapse_repeats=True, hide=None),
         "emit (to_dot)": lambda: to_dot(lg),
+        f"fit (fit_layout: {len(tries)} tries laid out, kept SVG)": fit,
         "layout, system dot": lambda: render.render(dot, "svg", engine="system"),
         "layout, graphviz-pure": lambda: render.render(dot, "svg", engine="pure"),
         "summary table (build_summary + str)": lambda: str(build_summary(g, depth=3)),
@@ -218,7 +239,8 @@ def profile_call(fn: Callable[[], Any], top: int, use_pyinstrument: bool) -> Non
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", choices=[*zoo.MODELS, "chain1000", "gpt2_96"])
+    p.add_argument("model", choices=[*zoo.MODELS, "chain1000", "gpt2_96",
+                                     *(f"zoo:{n}" for n in zoo_wide.ZOO)])
     p.add_argument("--what", choices=("draw", "summary", "trace"), default="draw")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--top", type=int, default=25)
@@ -233,6 +255,9 @@ def main() -> None:
         spec = zoo.Spec("chain1000", lambda: zoo.chain(1000), (1, 64))
     elif args.model == "gpt2_96":
         spec = zoo.Spec("gpt2_96", lambda: zoo.gpt2_meta(96), (1, 128), "long")
+    elif args.model.startswith("zoo:"):
+        z = zoo_wide.ZOO[args.model.removeprefix("zoo:")]
+        spec = zoo.Spec(z.name, z.build, (), data=z.data)
     else:
         spec = zoo.MODELS[args.model]
     model = spec.build()

@@ -718,6 +718,11 @@ def write_markdown(res: dict[str, Any], path: Path, command: str) -> None:
     if res.get("scaling"):
         lines += ["", "## Scaling", "", *scaling_tables(res["scaling"])]
         lines += ["", "![time against depth](scaling.png)"]
+    import explore_table  # the interactive view, measured in a browser by bench/explore.py
+
+    explored = explore_table.load(path.parent)
+    if explored is not None:
+        lines += ["", *explore_table.section(explored)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -357,6 +357,10 @@ def target_rows(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
         rows.append((f"p90 ≤ {P90_TARGET:g}× p50 of the trace alone ({n} models)",
                      f"{res['trace_p90']:.3f} s / {res['trace_p50']:.3f} s = {t_ratio:.2f}×",
                      t_ratio <= P90_TARGET))
+    med = res.get("torchview_ratio_median")
+    if med is not None:
+        rows.append((f"median drawnet / torchview < 1× ({res['torchview_works']} models "
+                     "torchview draws)", f"{med:.2f}×", med < 1.0))
     return [
         *rows,
         ("every model on the no-compute meta tracer (no export fallback)",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drawnet import ir, passes
 from drawnet.emit import Theme, to_dot
-from drawnet.errors import ModelTypeError, OptionError, RenderError, TraceError, safe_repr
+from drawnet.errors import ModelTypeError, OptionError, TraceError, safe_repr
+from drawnet.fitting import fit_layout
 from drawnet.notebook import Diagram
 from drawnet.progress import Progress, reporting
 
@@ -371,19 +371,22 @@ def draw_model(
                                    show_macs=show_macs, color_by=color_by)
             raise
         shown.stage("building layers")
-        graph = layer_graph(op_graph, depth=depth, fold=fold,
-                            collapse_repeats=collapse_repeats, hide=hide,
-                            hide_reshapes=hide_reshapes, max_boxes=max_boxes)
-        shown.stage("laying out")
-        looks: dict[str, Any] = {"theme": theme, "wrap": wrap, "show_params": show_params,
-                                 "show_macs": show_macs}
+        # Graphviz starts up while the passes run
+        with render.Layouts(engine=engine) as layouts:
+            graph = layer_graph(op_graph, depth=depth, fold=fold,
+                                collapse_repeats=collapse_repeats, hide=hide,
+                                hide_reshapes=hide_reshapes, max_boxes=max_boxes)
+            shown.stage("laying out")
+            looks: dict[str, Any] = {"theme": theme, "wrap": wrap,
+                                     "show_params": show_params, "show_macs": show_macs}
 
-        def emit(g: ir.Graph, o: str, f: Any) -> str:
-            return to_dot(g, orientation=o, clusters=clusters, title=title, legend=legend,
-                          color_by=color_by, fit=f, **looks)
+            def emit(g: ir.Graph, o: str, f: Any) -> str:
+                return to_dot(g, orientation=o, clusters=clusters, title=title,
+                              legend=legend, color_by=color_by, fit=f, **looks)
 
-        graph, source, svg = fit_layout(graph, place, orientation, emit,
-                                        may_close=depth == "auto", engine=engine, **looks)
+            graph, source, svg = fit_layout(graph, place, orientation, emit,
+                                            may_close=depth == "auto", engine=engine,
+                                            layouts=layouts, **looks)
     chosen = re.search(r'rankdir="(LR|TB)"', source)
     style = {"orientation": chosen.group(1) if chosen else orientation or "LR",
              "clusters": clusters, "title": title, "legend": legend, "color_by": color_by,
@@ -395,125 +398,6 @@ def draw_model(
 
     return Diagram(graph, source, engine=engine, progress=progress, svg=svg, op_graph=op_graph,
                    full_graph=full_graph, style=style)
-
-
-MAX_FIT_CLOSES = 12
-"""How many more modules fitting may draw as one box each, per orientation."""
-
-
-def fit_layout(
-    graph: ir.Graph,
-    fit: Any,
-    orientation: str | None,
-    emit: Callable[[ir.Graph, str, Any], str],
-    *,
-    may_close: bool = True,
-    engine: str = "auto",
-    **looks: Any,
-) -> tuple[ir.Graph, str, bytes | None]:
-    """Choose the orientation and how many modules to close so ``graph`` fits ``fit``;
-    return the graph, its DOT text (``emit(graph, orientation, fit)``) and, when it was
-    laid out to be measured, its SVG.
-
-    ``orientation`` None lets drawnet choose ('LR' in a notebook; on a page or in a column
-    the one that fits while showing the most). While the picture does not fit, the next
-    module is drawn as one box (:func:`drawnet.passes.close.next_to_close`), if
-    ``may_close``. Sizes are estimated from the labels; a page or column picture, and a
-    notebook picture whose estimate is too close to call, is laid out by Graphviz and
-    measured; when it runs over, shorter rows are tried before closing a module.
-    ``graph.meta`` gets a note of what was chosen.
-
-    Example:
-        >>> import torch, drawnet
-        >>> from drawnet.emit.fit import get_fit
-        >>> g = layer_graph(drawnet.trace_model(torch.nn.Linear(4, 2), [1, 4]))
-        >>> emit = lambda graph, o, f: to_dot(graph, orientation=o, fit=f)
-        >>> source = fit_layout(g, get_fit("column"), None, emit)[1]
-        >>> 'rankdir="TB"' in source
-        True
-    """
-    from drawnet import render
-    from drawnet.emit.dot import estimate, fitted_theme
-    from drawnet.passes.close import close_calls, next_to_close
-
-    place = fit
-    small = fitted_theme(looks.get("theme", "default"), place).small_fontsize
-    if orientation is not None:
-        orientations = [orientation]
-    else:
-        orientations = ["LR"] if not place.true_size else ["TB", "LR"]
-
-    def measure(g: ir.Graph, o: str, f: Any) -> tuple[float, float, bytes | None]:
-        if not f.true_size:
-            w, h = estimate(g, orientation=o, fit=f, **looks)
-            clearly = f.fits(w * ESTIMATE_ERROR, h * ESTIMATE_ERROR, small)
-            clearly_not = not f.fits(w / ESTIMATE_ERROR, h / ESTIMATE_ERROR, small)
-            if clearly or clearly_not:
-                return w, h, None
-        source = emit(g, o, f)
-        if f.true_size:  # measure the drawing before Graphviz scales it to the page
-            source = re.sub(r', size="[\d.,]+"', "", source, count=1)
-        svg = render.render(source, "svg", engine=engine)
-        w, h = _view_box(svg)
-        return w, h, None if f.true_size else svg
-
-    # (fits, -modules closed, text scale (a little more for an unbroken flow), ...)
-    tried: list[tuple[bool, int, float, str, ir.Graph, bytes | None, Any]] = []
-    for o in orientations:
-        g, closed = graph, 0
-        while True:
-            fitted = False
-            # on paper every row length is laid out and the largest text wins, an
-            # unbroken flow (no "from ..." node) when it is within 5 % of the best
-            for rows in ((0.0, *ROW_SQUEEZE) if place.true_size else ROW_SQUEEZE):
-                f = dataclasses.replace(place, rows=rows)
-                w, h, svg = measure(g, o, f)
-                ok = place.fits(w, h, small)
-                bonus = 0.05 if rows == 0.0 else 0.0
-                tried.append((ok, -closed, place.scale(w, h) + bonus, o, g, svg, f))
-                fitted = fitted or ok
-                if not place.true_size and (ok or svg is None):
-                    break  # fits, or clearly not (by estimate): shorter rows will not do
-            if fitted or not may_close or closed >= MAX_FIT_CLOSES:
-                break
-            nxt = next_to_close(g)
-            if not nxt:
-                break
-            g, closed = close_calls(g, nxt), closed + len(nxt)
-    ok, neg_closed, _, chosen, best, svg, used = max(tried, key=lambda t: (t[0], t[1], t[2]))
-    scale = next(t[2] for t in tried if t[4] is best and t[6] is used) - (
-        0.05 if used.rows == 0.0 else 0.0)
-    parts = []
-    if orientation is None and place.true_size:
-        parts.append("drawn left to right" if chosen == "LR" else "drawn top to bottom")
-    if neg_closed:
-        n = -neg_closed
-        parts.append(f"{n} more module{'s' if n > 1 else ''} drawn as one box each")
-    if place.true_size and scale < 0.995:
-        parts.append(f"scaled to {scale:.0%} (smallest text {small * scale:.1f} pt)")
-    if not ok:
-        parts.append(f"it does not fit: the smallest text is {small * scale:.1f} pt, below "
-                     f"{place.min_text:g} pt (try depth=, a smaller max_boxes, or another fit)")
-    if parts:
-        best = best.replace(meta=(*best.meta, ("fit", place.name),
-                                  ("note", f"fit={place.name!r}: " + "; ".join(parts))))
-    source = emit(best, chosen, used)
-    return best, source, svg
-
-
-ROW_SQUEEZE = (1.0, 0.8, 0.65)
-"""Row lengths tried, as shares of the room, before a module is closed to fit."""
-ESTIMATE_ERROR = 1.25
-"""How far a size estimated from labels may be off the laid-out size (measured: 0.8 to
-1.25 times on the gallery's models); within that of the limit, fitting lays out to see."""
-
-
-def _view_box(svg: bytes) -> tuple[float, float]:
-    """The size (points) of a Graphviz SVG: its viewBox."""
-    match = re.search(rb'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"', svg)
-    if match is None:
-        raise RenderError("could not read the size of the laid out picture")
-    return float(match.group(3)), float(match.group(4))
 
 
 # --- per-layer statistics: summary() and model_stats() ----------------------------------

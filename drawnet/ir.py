@@ -76,6 +76,21 @@ def _sorted_attrs(attrs: Mapping[str, AttrValue] | Iterable[tuple[str, AttrValue
     return tuple(sorted(items, key=lambda kv: kv[0]))
 
 
+def _in_key_order(attrs: object) -> bool:
+    """Whether ``attrs`` is already a tuple of pairs sorted by key (what
+    :func:`_sorted_attrs` would return unchanged), without sorting it."""
+    if type(attrs) is not tuple:
+        return False
+    prev = None
+    for item in attrs:
+        if type(item) is not tuple or len(item) != 2:
+            return False
+        if prev is not None and item[0] < prev:
+            return False
+        prev = item[0]
+    return True
+
+
 @dataclass(frozen=True)
 class Node:
     """One box (or one op, before the builder merges ops into boxes).
@@ -106,7 +121,7 @@ class Node:
     def __post_init__(self) -> None:
         if self.kind not in NODE_KINDS:
             raise GraphError(f"unknown node kind: {self.kind!r} for node {self.id!r}")
-        if self.attrs != _sorted_attrs(self.attrs):
+        if not _in_key_order(self.attrs):
             object.__setattr__(self, "attrs", _sorted_attrs(self.attrs))
 
     def attr(self, key: str, default: AttrValue = None) -> AttrValue:

@@ -34,11 +34,13 @@ import importlib.util
 import io
 import os
 import re
+import select
 import shutil
 import struct
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +63,11 @@ __all__ = [
     "ENGINES",
     "FONT",
     "FORMATS",
+    "Layouts",
     "available_engines",
     "engine_formats",
     "render",
+    "size_of",
 ]
 
 FORMATS: Final = ("svg", "png", "pdf")
@@ -507,6 +511,325 @@ def titles_not_links(svg: bytes) -> bytes:
         out.append(b"<title>" + title.group(1) + b"</title>" if title else text)
     out.append(svg[pos:])
     return b"".join(out)
+
+
+FRESH_TRIES = 1
+"""Tries laid out by a Graphviz process of their own (exact, about 10 ms each to start
+and load fonts) before the rest share the last one (about 3 ms each, measured only).
+One: when the first try is not kept, the search usually goes on for a few more, and
+laying out the one kept again costs less than a fresh process for each."""
+_END_OF_TRY = b"digraph end_of_try {}\n"
+_SVG_END = b"</svg>\n"
+_STREAMS: dict[str, bool] = {}
+"""Per ``dot`` executable: whether it answered graphs fed to it one at a time. Learnt by
+:class:`Layouts` once per process (every Graphviz release reads its input line by line
+and flushes each picture, but an unknown build is not trusted before it has done so)."""
+
+
+class Layouts:
+    """Lay out a series of DOT texts as SVG, as fitting a picture does: several tries that
+    are only measured, then the one picture kept. Use it as a context manager.
+
+    With the system ``dot`` (on POSIX), a Graphviz process is started when this is made,
+    so that it is running by the time the first DOT text is ready: starting ``dot`` and
+    loading its fonts takes about 10 ms, laying out a picture of 40 boxes about 3 ms. The
+    first graph a process reads comes out byte for byte as :func:`render` makes it, so
+    the first :data:`FRESH_TRIES` tries (one of which is often kept) get a process each;
+    later tries share the last one, fed one graph at a time (each followed by an empty
+    graph, so that a graph cut short is a syntax error, not a wait). Those later SVGs
+    have the same layout and size but not the same bytes (Graphviz numbers the graphs it
+    reads and orders clusters by address), so they are only measured: :meth:`svg` says
+    which kind it returns. Until a ``dot`` has answered graph by graph once in this
+    Python process, its first try reads its whole input as :func:`render` feeds it, and
+    the shared process must answer within ``patience`` seconds or ten times the first
+    layout's time (whichever is longer). Any trouble with a shared process ends it, and
+    the remaining layouts run as :func:`render` runs them (which also reports any error).
+    The embedded engines start in a few milliseconds and get one run each. Fonts are
+    embedded by :meth:`finish`.
+
+    Example:
+        >>> with Layouts() as layouts:
+        ...     first, exact = layouts.svg('digraph { a -> b }')
+        ...     later, _ = layouts.svg('digraph { a -> b -> c }')
+        >>> exact, size_of(first)[1] < size_of(later)[1]
+        (True, True)
+    """
+
+    def __init__(self, *, engine: str = "auto", timeout: float | None = 60.0,
+                 patience: float = 0.5) -> None:
+        check_choice(engine, ENGINES, "engine")
+        self.engine = engine
+        self.timeout = check_timeout(timeout)
+        self.patience = patience
+        self._exe = self._system_exe()
+        # a process that has read nothing yet: the next exact picture is laid out there
+        self._fresh = self._spawn()
+        self._stream: subprocess.Popen[bytes] | None = None
+        self._retired: list[subprocess.Popen[bytes]] = []
+        self._stream_graphs = 0
+        self._broken = False
+        self._timed_out = False
+        self._tries = 0
+        self._waiting = False
+        self._first_time = 0.0
+
+    def __enter__(self) -> Layouts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def svg(self, dot_source: str) -> tuple[bytes, bool]:
+        """The SVG of ``dot_source`` (fonts not embedded), and whether it is byte for byte
+        what :func:`render` gives (with ``embed_fonts=False``)."""
+        return self.submit(dot_source)()
+
+    def submit(self, dot_source: str) -> Callable[[], tuple[bytes, bool]]:
+        """Start laying out ``dot_source`` and return the function that waits for it and
+        gives what :meth:`svg` gives: the next try can be prepared in between, while
+        Graphviz works in its own process. One try at a time: wait for it before the next
+        :meth:`submit`."""
+        if self._waiting:
+            raise RuntimeError("Layouts.submit: the previous try was not waited for")
+        tries, self._tries = self._tries, self._tries + 1
+        exe = self._exe
+        known = None if exe is None else _STREAMS.get(exe)
+        if exe is None or known is False or self._broken:
+            return lambda: (self._render(dot_source), True)
+        start = time.perf_counter()
+        limit: float | None = None
+        streamed = False
+        fresh = tries < FRESH_TRIES or self._stream is None
+        wait: Callable[[], bytes | None]
+        if fresh:
+            # a process of its own, started beforehand: its picture is exact, so the
+            # first tries (one of which is usually kept) need no layout again
+            proc, self._fresh = self._fresh, None
+            if proc is None:
+                proc = self._spawn()
+            if proc is None:
+                wait = _nothing  # render() below
+            elif not (known or tries > 0):
+                wait = self._one_shot(proc, dot_source)
+            else:
+                self._retire(self._stream)
+                self._stream, self._stream_graphs = proc, 0  # it stays for later tries
+                limit, streamed = self._limit(known), True
+                wait = self._send(dot_source, limit, known=bool(known))
+        else:
+            limit, streamed = self._limit(known), True
+            wait = self._send(dot_source, limit, known=bool(known))
+        self._waiting = True
+
+        def result() -> tuple[bytes, bool]:
+            self._waiting = False
+            data = wait()
+            if tries == 0:
+                self._first_time = time.perf_counter() - start
+            if data is not None:
+                if streamed:  # it answered graph by graph
+                    _STREAMS[exe] = True
+                return data, fresh
+            began = time.perf_counter()
+            data = self._render(dot_source)
+            took = time.perf_counter() - began
+            if streamed and self._timed_out and limit is not None and took < limit / 2:
+                _STREAMS[exe] = False  # it lays out quickly but never answered
+            return data, True
+
+        return result
+
+    def _limit(self, known: bool | None) -> float | None:
+        """How long a shared process may take to answer: the layout's own time limit
+        once this ``dot`` is known to answer graph by graph, else the patience."""
+        if known:
+            return self.timeout
+        limit = max(self.patience, 10 * self._first_time)
+        return limit if self.timeout is None else min(limit, self.timeout)
+
+    def finish(self, svg: bytes) -> bytes:
+        """An exact SVG from :meth:`svg` as :func:`render` gives it: the fonts embedded."""
+        return _embed_fonts(svg)
+
+    def close(self) -> None:
+        """End the Graphviz processes this started (none has work left that anyone waits
+        for, so they are killed rather than waited for: a process started for a try that
+        never came would otherwise finish starting up first)."""
+        self._retire(self._stream)
+        self._retire(self._fresh)
+        self._stream = self._fresh = None
+        for proc in self._retired:
+            _end(proc, kill=True)
+        self._retired.clear()
+
+    def _retire(self, proc: subprocess.Popen[bytes] | None) -> None:
+        """Let ``proc`` end (its input closed); it is waited for by :meth:`close`."""
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
+        self._retired.append(proc)
+
+    def _render(self, dot_source: str) -> bytes:
+        return render(dot_source, "svg", engine=self.engine, timeout=self.timeout,
+                      embed_fonts=False)
+
+    def _system_exe(self) -> str | None:
+        """The ``dot`` that :func:`render` would run, if it is the system one (POSIX)."""
+        if os.name != "posix":
+            return None  # select() on pipes
+        names = available_engines() if self.engine == "auto" else (self.engine,)
+        return _system_dot() if names and names[0] == "system" else None
+
+    def _spawn(self) -> subprocess.Popen[bytes] | None:
+        if self._exe is None:
+            return None
+        config = fonts.fontconfig_file(self._exe)
+        env = None if config is None else {**os.environ, "FONTCONFIG_FILE": str(config)}
+        try:
+            return subprocess.Popen(_exe_args(self._exe, "svg", 72), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    env=env)
+        except OSError:
+            return None
+
+    def _one_shot(self, proc: subprocess.Popen[bytes], dot_source: str
+                  ) -> Callable[[], bytes | None]:
+        """Feed ``proc`` the whole of ``dot_source`` and close its input, as :func:`render`
+        does; the function returned waits for the SVG (None on an error, which
+        :func:`render` then reports)."""
+        start = time.monotonic()
+        try:
+            if proc.stdin is None or proc.stdout is None:
+                raise OSError("no pipe to Graphviz")
+            proc.stdin.write(dot_source.encode("utf-8"))
+            proc.stdin.close()
+        except OSError:
+            _end(proc)
+            return lambda: None
+
+        def wait() -> bytes | None:
+            try:
+                out = _read(proc, None, self.timeout, start)
+            except TimeoutError:
+                _end(proc)
+                raise RenderError(str(_timeout_error("system", self.timeout or 0.0,
+                                                     dot_source))) from None
+            except OSError:
+                out = None
+            _end(proc)
+            if out is None or proc.returncode != 0 or not out.rstrip().endswith(b"</svg>"):
+                return None
+            return titles_not_links(out)
+
+        return wait
+
+    def _send(self, dot_source: str, limit: float | None, *, known: bool
+              ) -> Callable[[], bytes | None]:
+        """Feed the shared process ``dot_source`` (started if there is none); the function
+        returned waits for its SVG (None on any trouble, the process then ended)."""
+        start = time.monotonic()
+        try:
+            if self._stream is None:
+                self._stream = self._spawn()
+                if self._stream is None:
+                    raise OSError("could not start Graphviz")
+            stdin = self._stream.stdin
+            if stdin is None:
+                raise OSError("no pipe to Graphviz")
+            # an empty graph after each one: a graph cut short then ends in a syntax error
+            # (and dot exits) instead of waiting for more input
+            stdin.write(dot_source.encode("utf-8") + b"\n" + _END_OF_TRY)
+            stdin.flush()
+            self._stream_graphs += 1
+        except OSError:
+            self._give_up_stream()
+            return lambda: None
+        stream = self._stream
+
+        def wait() -> bytes | None:
+            try:
+                data = _read(stream, 2, limit, start)
+                if data.count(b"</svg>") != 2 or not data.endswith(_SVG_END):
+                    raise ValueError("not one SVG and the empty one")
+            except TimeoutError:
+                self._timed_out = True
+                self._give_up_stream()
+                if known:  # it answers graph by graph: this one is just too slow
+                    raise RenderError(str(_timeout_error("system", limit or 0.0,
+                                                         dot_source))) from None
+                return None
+            except (OSError, ValueError, EOFError):
+                self._give_up_stream()
+                return None
+            return titles_not_links(data[:data.index(_SVG_END) + len(_SVG_END)])
+
+        return wait
+
+    def _give_up_stream(self) -> None:
+        self._broken = True
+        if self._stream is not None:
+            _end(self._stream, kill=True)
+            self._stream = None
+
+
+def _nothing() -> None:
+    return None
+
+
+def _read(proc: subprocess.Popen[bytes], pictures: int | None, limit: float | None,
+          start: float) -> bytes:
+    """What ``proc`` writes: up to the end of its ``pictures``-th SVG, or to its end when
+    None; ``TimeoutError`` after ``limit`` seconds from ``start`` (``time.monotonic``),
+    ``EOFError`` if it ends before the pictures asked for."""
+    if proc.stdout is None:
+        raise OSError("no pipe from Graphviz")
+    fd = proc.stdout.fileno()
+    data = bytearray()
+    while pictures is None or data.count(_SVG_END) < pictures:
+        left = None if limit is None else start + limit - time.monotonic()
+        if (left is not None and left <= 0) or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            if pictures is None:
+                break
+            raise EOFError  # dot ended: an error in this graph
+        data += chunk
+    return bytes(data)
+
+
+def _end(proc: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Close a Graphviz process's pipes and wait for it (killed first with ``kill``, or
+    if it does not end within a second)."""
+    try:
+        if kill and proc.poll() is None:
+            proc.kill()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=1.0)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def size_of(svg: bytes) -> tuple[float, float]:
+    """The size in points of a Graphviz SVG: its ``viewBox``.
+
+    Example:
+        >>> size_of(b'<svg width="62pt" viewBox="0.00 0.00 62.00 116.00">')
+        (62.0, 116.0)
+    """
+    match = re.search(rb'viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"', svg)
+    if match is None:
+        raise RenderError("could not read the size of the laid out picture")
+    return float(match.group(3)), float(match.group(4))
 
 
 def _embed_fonts(svg: bytes) -> bytes:

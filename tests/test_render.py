@@ -365,3 +365,94 @@ def test_system_png_dpi() -> None:
     w_pt, _ = svg_size_pt(R.render(DOT, engine="system"))
     width, _ = png_size(R.render(DOT, "png", engine="system", dpi=144))
     assert abs(width - 2 * w_pt) <= 2
+
+
+# --------------------------------------------------------------------------- Layouts
+
+
+def _tries() -> list[str]:
+    """DOT texts of different sizes and shapes, with clusters (whose order Graphviz keeps
+    by address in a process that has read graphs before)."""
+    out = [DOT, DOT.replace("digraph G {", 'digraph G {\n  rankdir="LR";')]
+    for n in (3, 8, 15):
+        body = "".join(f'  subgraph cluster_{i} {{ label="block {i}"; '
+                       f'n{i} [label="{"x" * i}"]; }}\n' for i in range(n))
+        chain = " -> ".join(f"n{i}" for i in range(n))
+        head = f'digraph G {{\n  node [shape=box, fontname="{R.FONT}"];\n'
+        out.append(f"{head}{body}  {chain};\n}}\n")
+    return out
+
+
+@pytest.mark.exe
+@needs_dot
+def test_layouts_measure_what_render_lays_out() -> None:
+    for _ in range(2):  # the second time, dot is known to answer graph by graph
+        with R.Layouts() as layouts:
+            kinds = []
+            for source in _tries():
+                svg, exact = layouts.svg(source)
+                if not kinds:
+                    first = svg
+                kinds.append(exact)
+                plain = R.render(source, embed_fonts=False)
+                assert R.size_of(svg) == R.size_of(plain)
+                if exact:
+                    assert svg == plain
+            assert kinds[0]
+            assert not all(kinds)  # the later ones only measured, in one process
+            assert layouts.finish(first) == R.render(_tries()[0])
+
+
+@pytest.mark.exe
+@needs_dot
+def test_layouts_report_a_broken_graph_as_render_does() -> None:
+    with R.Layouts() as layouts:
+        layouts.svg(DOT)
+        with pytest.raises(RenderError, match=r"Graphviz \(system\) failed.*syntax error"):
+            layouts.svg("digraph { a -> ")
+        svg, _ = layouts.svg(_tries()[2])
+        assert R.size_of(svg) == R.size_of(R.render(_tries()[2]))
+
+
+def test_layouts_with_an_embedded_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_system_dot(monkeypatch)
+    with R.Layouts() as layouts:
+        for source in _tries()[:3]:
+            svg, exact = layouts.svg(source)
+            assert exact
+            assert svg == R.render(source, embed_fonts=False)
+        assert layouts.finish(svg) == R.render(source)
+
+
+@pytest.mark.exe
+@needs_dot
+def test_layouts_with_a_dot_that_reads_all_its_input_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which("dot")
+    fake = tmp_path / "dot"
+    fake.write_text(f'#!/bin/sh\nin=$(mktemp)\ncat > "$in"\n"{real}" "$@" "$in"\n'
+                    'status=$?\nrm -f "$in"\nexit $status\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert shutil.which("dot") == str(fake)
+    with R.Layouts(patience=0.3) as layouts:
+        for source in _tries()[:3]:
+            svg, exact = layouts.svg(source)
+            assert exact
+            assert svg == R.render(source, embed_fonts=False)
+    assert R._STREAMS.get(str(fake)) is False  # learnt: no graph-by-graph answers
+
+
+def test_layouts_with_a_broken_system_dot(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = shutil.which
+
+    def which(name: str, mode: int = os.F_OK | os.X_OK, path: str | None = None) -> str | None:
+        return sys.executable if name == "dot" else real_which(name, mode, path)
+
+    monkeypatch.setattr(shutil, "which", which)
+    with R.Layouts() as layouts:  # every try falls back to render(): graphviz-pure here
+        for source in _tries()[:3]:
+            svg, exact = layouts.svg(source)
+            assert exact
+            assert b"(graphviz-pure)" in svg
+    assert not R._STREAMS.get(sys.executable)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable, Mapping
+from typing import Any
 
 from drawnet import ir
 from drawnet.errors import GraphError
@@ -86,10 +87,11 @@ def collapse_repeats(graph: ir.Graph) -> ir.Graph:
     of 20,000 identical ``Linear`` layers becomes one box marked ×20000.
     """
     failed: set[str] = set()
+    signatures: dict[tuple[Any, ...], tuple[list[ir.Node], Hashable]] = {}
     changed = True
     while changed:
         changed = False
-        for run in _runs(graph):
+        for run in _runs(graph, signatures):
             if run[0][0].id in failed:
                 continue
             try:
@@ -102,8 +104,26 @@ def collapse_repeats(graph: ir.Graph) -> ir.Graph:
     return graph
 
 
-def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
+def _runs(graph: ir.Graph,
+          signatures: dict[tuple[Any, ...], tuple[list[ir.Node], Hashable]] | None = None,
+          ) -> list[list[tuple[ir.Call, list[int]]]]:
+    """Runs of identical consecutive sibling blocks, outermost first. ``signatures``
+    keeps block signatures from one call to the next (collapsing one run leaves the
+    others' nodes, and so their signatures, as they were)."""
     members_of = _members(graph)
+
+    def sig_of(call: ir.Call, members: list[int]) -> Hashable:
+        if signatures is None:
+            return signature(graph, call, members, successors)
+        nodes = [graph.nodes[i] for i in members]
+        # the same node objects in the same order hold the same edges between them: an
+        # edge changes only when one of its ends is collapsed away or moved
+        key = (call.id, call.class_name, call.path, *map(id, nodes))
+        found = signatures.get(key)
+        if found is None:
+            found = signatures[key] = (nodes, signature(graph, call, members, successors))
+        return found[1]
+
     leaf_boxes = {n.id for n in graph.nodes if n.kind == "module"}
     successors: dict[str, list[str]] = {}
     for e in graph.edges:
@@ -130,8 +150,8 @@ def _runs(graph: ir.Graph) -> list[list[tuple[ir.Call, list[int]]]]:
                     and members[0] == current[-1][1][-1] + 1
                     and _feeds(graph, current[-1][1], members, successors)):
                 if current_sig is None:
-                    current_sig = signature(graph, current[0][0], current[0][1], successors)
-                sig = signature(graph, call, members, successors)
+                    current_sig = sig_of(current[0][0], current[0][1])
+                sig = sig_of(call, members)
                 if sig == current_sig:
                     current.append((call, members))
                     continue

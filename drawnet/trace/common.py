@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 from drawnet import ir
@@ -34,35 +35,63 @@ def simple_value(value: Any) -> tuple[bool, ir.AttrValue]:
 def module_attrs(module: Any) -> tuple[tuple[str, ir.AttrValue], ...]:
     """The simple configuration attributes of one module, sorted."""
     out: dict[str, ir.AttrValue] = {}
+    state = module.__dict__
+    cls: Any = type(module)
+    on_class, plain_bias = _class_attrs(cls)
+    rnn: bool | None = None
     for name in MODULE_ATTRS:
-        if name in _RNN_ONLY and not (
-            hasattr(module, "_flat_weights") or hasattr(module, "weight_ih")
-        ):
-            continue  # elsewhere (e.g. in user modules) these names mean something else
         # Plain attributes live in the instance dict; looking them up there avoids
         # nn.Module.__getattr__, which raises (slowly) for each of the ~30 missing names.
         # Parameters, buffers and submodules are never simple values, so skipping them
         # changes nothing; class attributes and properties still go through getattr.
-        if name in module.__dict__:
-            value = module.__dict__[name]
-        elif hasattr(type(module), name):
-            value = getattr(module, name)
-        else:
+        if name not in state and name not in on_class:
             continue
+        if name in _RNN_ONLY:
+            if rnn is None:
+                rnn = hasattr(module, "_flat_weights") or hasattr(module, "weight_ih")
+            if not rnn:
+                continue  # elsewhere (e.g. in user modules) these names mean something else
+        value = state[name] if name in state else getattr(module, name)
         if callable(value):
             continue
         ok, simple = simple_value(value)
         if ok:
             out[name] = simple
-    params = module.__dict__.get("_parameters") or {}
+    params = state.get("_parameters") or {}
     if "bias_k" in params:  # MultiheadAttention(add_bias_kv=True): one more key position
         out["add_bias_kv"] = params["bias_k"] is not None
-    bias = getattr(module, "bias", NotImplemented)
+    bias = _plain_attr(state, "bias") if plain_bias else getattr(module, "bias", NotImplemented)
     if bias is not NotImplemented and not isinstance(bias, bool):
         out["has_bias"] = bias is not None
     elif isinstance(bias, bool):
         out["has_bias"] = bias
     return ir.attrs(**out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_attrs(cls: Any) -> tuple[frozenset[str], bool]:
+    """For a module class: which :data:`MODULE_ATTRS` it has as class attributes (or
+    properties), and whether ``bias`` is found as ``nn.Module`` finds it (no class
+    attribute of that name and no ``__getattr__`` of its own)."""
+    import torch
+
+    names = frozenset(n for n in MODULE_ATTRS if hasattr(cls, n))
+    plain = (getattr(cls, "__getattr__", None) is torch.nn.Module.__getattr__
+             and not hasattr(cls, "bias"))
+    return names, plain
+
+
+def _plain_attr(state: dict[str, Any], name: str) -> Any:
+    """``getattr(module, name, NotImplemented)`` for a module whose class has no
+    attribute ``name`` and keeps ``nn.Module``'s ``__getattr__``: its instance dict,
+    then its parameters, buffers and submodules."""
+    if name in state:
+        return state[name]
+    for store in ("_parameters", "_buffers", "_modules"):
+        found = state.get(store)
+        if found is not None and name in found:
+            return found[name]
+    return NotImplemented
 
 
 _ID_ESCAPES = {"%": "%25", ":": "%3A", "@": "%40", "#": "%23"}
@@ -170,9 +199,26 @@ def pick_path(paths: tuple[str, ...], parent: str | None) -> str:
     return below[0] if below else paths[0]
 
 
+_METAS: dict[tuple[Any, Any], ir.TensorMeta] = {}
+"""(shape, dtype) -> its IR metadata: a cache, as every op and module call asks (the
+metadata is immutable, so one object serves every tensor of that shape and dtype)."""
+_MAX_METAS = 1 << 16
+
+
 def tensor_meta(t: Any) -> ir.TensorMeta:
     """Shape and dtype of a tensor as IR metadata."""
-    return ir.TensorMeta(tuple(int(d) for d in t.shape), str(t.dtype).removeprefix("torch."))
+    shape, dtype = t.shape, t.dtype
+    try:
+        return _METAS[shape, dtype]
+    except KeyError:
+        pass
+    except TypeError:  # symbolic sizes are not hashable
+        return ir.TensorMeta(tuple(map(int, shape)), str(dtype).removeprefix("torch."))
+    meta = ir.TensorMeta(tuple(map(int, shape)), str(dtype).removeprefix("torch."))
+    if len(_METAS) >= _MAX_METAS:
+        _METAS.clear()
+    _METAS[shape, dtype] = meta
+    return meta
 
 
 def flatten_tensors(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -424,7 +470,7 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
     rows: list[ir.ModuleInfo] = []
     for path, mod in all_module_paths(model):
         params = trainable = pbytes = tied = 0
-        for p in mod.parameters(recurse=False):
+        for p in _own(mod, "_parameters"):
             if is_uninitialized(p):
                 continue  # a lazy module before its first call: no size yet
             key = _storage_key(p)
@@ -437,7 +483,7 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
             if p.requires_grad:
                 trainable += p.numel()
         buffers = bbytes = 0
-        for b in mod.buffers(recurse=False):
+        for b in _own(mod, "_buffers"):
             if is_uninitialized(b):
                 continue
             key = _storage_key(b)
@@ -452,6 +498,25 @@ def module_table(model: Any) -> tuple[ir.ModuleInfo, ...]:
             is_leaf=next(iter(mod.children()), None) is None, attrs=module_attrs(mod),
         ))
     return tuple(rows)
+
+
+def _own(mod: Any, store: str) -> list[Any]:
+    """``mod.parameters(recurse=False)`` (``store="_parameters"``) or ``buffers``, read
+    from the module's own dict when its class keeps ``nn.Module``'s accessors."""
+    import torch
+
+    cls = type(mod)
+    if store == "_parameters" and cls.named_parameters is not torch.nn.Module.named_parameters:
+        return list(mod.parameters(recurse=False))
+    if store == "_buffers" and cls.named_buffers is not torch.nn.Module.named_buffers:
+        return list(mod.buffers(recurse=False))
+    out: list[Any] = []
+    seen: set[int] = set()
+    for t in (mod.__dict__.get(store) or {}).values():
+        if t is not None and id(t) not in seen:  # each tensor once, as torch yields them
+            seen.add(id(t))
+            out.append(t)
+    return out
 
 
 def _storage_key(t: Any) -> int:

@@ -142,11 +142,11 @@ class _Recorder:
         for c in self.stack:
             self.ops_in_call[c] = self.ops_in_call.get(c, 0) + 1
         seen: set[str] = set()
-        for t in in_tensors:
+        for t, meta in zip(in_tensors, ins, strict=True):
             src = self.producer_of(t)
             if src is not None and src not in seen:
                 seen.add(src)
-                self.edges.append(ir.Edge(src, node_id, tensor_meta(t)))
+                self.edges.append(ir.Edge(src, node_id, meta))
         for t in out_tensors:
             if not inplace and any(t is i for i in in_tensors):
                 made_in = set(self._scope_of(self.producer_of(t)))

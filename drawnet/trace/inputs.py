@@ -384,7 +384,7 @@ def _check_layout(tensor: Any, where: str) -> None:
 
 def _check_devices(model: Any, specs: Sequence[InputSpec]) -> None:
     """Input tensors must be where the model's weights are (any device for a meta model)."""
-    devices = {str(t.device) for t in (*model.parameters(), *model.buffers())}
+    devices = {str(d) for d in {t.device for t in (*model.parameters(), *model.buffers())}}
     if not devices or devices == {"meta"}:
         return
     for spec in specs:

@@ -37,6 +37,9 @@ a ``RecursionError``), so such models fail with a clear error instead."""
 
 def module_depth(model: Any) -> int:
     """Levels of submodules below ``model`` (0 for a leaf), walked without recursion."""
+    import torch
+
+    plain = torch.nn.Module.children
     deepest = 0
     seen: set[int] = set()
     stack: list[tuple[Any, int]] = [(model, 0)]
@@ -46,6 +49,11 @@ def module_depth(model: Any) -> int:
             continue
         seen.add(id(module))
         deepest = max(deepest, depth)
+        if isinstance(module, torch.nn.Module) and type(module).children is plain:
+            # nn.Module.children(): the registered submodules, each once
+            subs = module.__dict__.get("_modules") or {}
+            stack.extend((child, depth + 1) for child in subs.values() if child is not None)
+            continue
         children = getattr(module, "children", None)
         if callable(children):
             stack.extend((child, depth + 1) for child in children())
