@@ -520,10 +520,6 @@ One: when the first try is not kept, the search usually goes on for a few more, 
 laying out the one kept again costs less than a fresh process for each."""
 _END_OF_TRY = b"digraph end_of_try {}\n"
 _SVG_END = b"</svg>\n"
-_STREAMS: dict[str, bool] = {}
-"""Per ``dot`` executable: whether it answered graphs fed to it one at a time. Learnt by
-:class:`Layouts` once per process (every Graphviz release reads its input line by line
-and flushes each picture, but an unknown build is not trusted before it has done so)."""
 
 
 class Layouts:
@@ -539,8 +535,8 @@ class Layouts:
     graph, so that a graph cut short is a syntax error, not a wait). Those later SVGs
     have the same layout and size but not the same bytes (Graphviz numbers the graphs it
     reads and orders clusters by address), so they are only measured: :meth:`svg` says
-    which kind it returns. Until a ``dot`` has answered graph by graph once in this
-    Python process, its first try reads its whole input as :func:`render` feeds it, and
+    which kind it returns. Until its ``dot`` has answered graph by graph once (each
+    ``Layouts`` learns this for itself; nothing is kept between calls), its first try reads its whole input as :func:`render` feeds it, and
     the shared process must answer within ``patience`` seconds or ten times the first
     layout's time (whichever is longer). Any trouble with a shared process ends it, and
     the remaining layouts run as :func:`render` runs them (which also reports any error).
@@ -562,6 +558,7 @@ class Layouts:
         self.timeout = check_timeout(timeout)
         self.patience = patience
         self._exe = self._system_exe()
+        self._streams: bool | None = None  # see submit()
         # a process that has read nothing yet: the next exact picture is laid out there
         self._fresh = self._spawn()
         self._stream: subprocess.Popen[bytes] | None = None
@@ -593,7 +590,11 @@ class Layouts:
             raise RuntimeError("Layouts.submit: the previous try was not waited for")
         tries, self._tries = self._tries, self._tries + 1
         exe = self._exe
-        known = None if exe is None else _STREAMS.get(exe)
+        # whether this ``dot`` answered graphs fed to it one at a time: learnt by each
+        # Layouts for itself, no state kept between calls (every Graphviz release reads its
+        # input line by line and flushes each picture, but an unknown build is not trusted
+        # before it has done so)
+        known = self._streams
         if exe is None or known is False or self._broken:
             return lambda: (self._render(dot_source), True)
         start = time.perf_counter()
@@ -628,13 +629,13 @@ class Layouts:
                 self._first_time = time.perf_counter() - start
             if data is not None:
                 if streamed:  # it answered graph by graph
-                    _STREAMS[exe] = True
+                    self._streams = True
                 return data, fresh
             began = time.perf_counter()
             data = self._render(dot_source)
             took = time.perf_counter() - began
             if streamed and self._timed_out and limit is not None and took < limit / 2:
-                _STREAMS[exe] = False  # it lays out quickly but never answered
+                self._streams = False  # it lays out quickly but never answered
             return data, True
 
         return result
