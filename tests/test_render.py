@@ -440,7 +440,7 @@ def test_layouts_with_a_dot_that_reads_all_its_input_first(
             svg, exact = layouts.svg(source)
             assert exact
             assert svg == R.render(source, embed_fonts=False)
-    assert R._STREAMS.get(str(fake)) is False  # learnt: no graph-by-graph answers
+        assert layouts._streams is False  # learnt: no graph-by-graph answers
 
 
 def test_layouts_with_a_broken_system_dot(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -455,4 +455,4 @@ def test_layouts_with_a_broken_system_dot(monkeypatch: pytest.MonkeyPatch) -> No
             svg, exact = layouts.svg(source)
             assert exact
             assert b"(graphviz-pure)" in svg
-    assert not R._STREAMS.get(sys.executable)
+        assert not layouts._streams
