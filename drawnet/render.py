@@ -536,7 +536,8 @@ class Layouts:
     have the same layout and size but not the same bytes (Graphviz numbers the graphs it
     reads and orders clusters by address), so they are only measured: :meth:`svg` says
     which kind it returns. Until its ``dot`` has answered graph by graph once (each
-    ``Layouts`` learns this for itself; nothing is kept between calls), its first try reads its whole input as :func:`render` feeds it, and
+    ``Layouts`` learns this for itself; nothing is kept between calls), its first try
+    reads its whole input as :func:`render` feeds it, and
     the shared process must answer within ``patience`` seconds or ten times the first
     layout's time (whichever is longer). Any trouble with a shared process ends it, and
     the remaining layouts run as :func:`render` runs them (which also reports any error).
