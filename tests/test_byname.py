@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import torch
+import transformers
 
 import drawnet
 from drawnet.errors import InputError, MissingDependencyError, OptionError, SourceError
 from drawnet.trace.hub import TASKS, load_hf, load_named, load_timm
 from drawnet.trace.infer import infer_inputs
 
-transformers = pytest.importorskip("transformers")
 T: Any = transformers
 
 
@@ -142,7 +142,6 @@ def test_bfloat16_model_gets_bfloat16_pixels() -> None:
 
 
 def test_timm_model_uses_its_pretrained_cfg() -> None:
-    pytest.importorskip("timm")
     model = load_timm("resnet18.a1_in1k")
     size = tuple(model.pretrained_cfg["input_size"])
     d = drawnet.draw_model(model)
